@@ -1,0 +1,183 @@
+"""How the domain's messages read, before any platform styles them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from announcements.timespec import zone
+from announcements.types import Button, Kind, OutboundMessage, PollChoice, PollView, Purpose
+from storage.models import Announcement, PollOption
+
+
+def local(dt: datetime | None, tz: str) -> str:
+    if dt is None:
+        return "now"
+    return dt.astimezone(zone(tz)).strftime("%a %Y-%m-%d %H:%M ") + tz
+
+
+def label(ann: Announcement) -> str:
+    kinds = {Kind.MESSAGE: "Announcement", Kind.POLL: "Poll", Kind.REMINDER: "Reminder"}
+    return f"{kinds[Kind(ann.kind)]} #{ann.id}"
+
+
+def _flags(ann: Announcement) -> str:
+    flags = [
+        name
+        for name, on in (
+            ("acknowledgement requested", ann.ack),
+            ("urgent", ann.urgent),
+            ("multiple choice", ann.multi),
+            ("anonymous", ann.anonymous),
+            ("in each recipient's time zone", ann.local_time),
+        )
+        if on
+    ]
+    if ann.nudge_every:
+        flags.append(f"nudges non-readers every {ann.nudge_every}")
+    if ann.every:
+        flags.append(f"repeats every {ann.every}")
+    return ", ".join(flags)
+
+
+def _body(ann: Announcement, options: list[PollOption]) -> str:
+    if ann.kind != Kind.POLL:
+        return ann.text
+    lines = [ann.text] + [f"  {o.position}. {o.label}" for o in options]
+    return "\n".join(lines)
+
+
+def preview(
+    ann: Announcement, options: list[PollOption], breakdown: str, tz: str
+) -> OutboundMessage:
+    when = f"every {ann.every}" if ann.every else local(ann.send_at, tz)
+    details = [f"Audience: {ann.audience}", f"Sends: {when}"]
+    if ann.closes_at:
+        details.append(f"Closes: {local(ann.closes_at, tz)}")
+    if flags := _flags(ann):
+        details.append(f"Options: {flags}")
+    people = "person" if ann.audience_size == 1 else "people"
+    return OutboundMessage(
+        title=f"Preview of {label(ann)} — will reach {ann.audience_size} {people}: {breakdown}",
+        text=_body(ann, options),
+        footer="\n".join(details),
+        buttons=(
+            Button(f"submit:{ann.id}", "Submit for approval", "primary"),
+            Button(f"discard:{ann.id}", "Cancel", "danger"),
+        ),
+        announcement_id=ann.id,
+        purpose="preview",
+    )
+
+
+def approval_request(
+    ann: Announcement, options: list[PollOption], author_name: str, breakdown: str, tz: str
+) -> OutboundMessage:
+    when = f"every {ann.every}" if ann.every else local(ann.send_at, tz)
+    footer = f"To: {ann.audience} ({ann.audience_size} people: {breakdown}) · Sends: {when}"
+    if flags := _flags(ann):
+        footer += f" · {flags}"
+    return OutboundMessage(
+        title=f"{author_name} asks you to approve {label(ann)}",
+        text=_body(ann, options),
+        footer=footer,
+        buttons=(
+            Button(f"approve:{ann.id}", "Approve", "primary"),
+            Button(f"reject:{ann.id}", "Reject", "danger"),
+        ),
+        announcement_id=ann.id,
+        purpose=Purpose.APPROVAL,
+    )
+
+
+def decided(ann: Announcement, verdict: str) -> OutboundMessage:
+    """What an approval request turns into once someone has acted on it."""
+    return OutboundMessage(
+        title=f"{label(ann)}: {verdict}",
+        text=ann.text,
+        announcement_id=ann.id,
+        purpose=Purpose.APPROVAL,
+    )
+
+
+def outcome(ann: Announcement, approver_name: str, tz: str) -> OutboundMessage:
+    if ann.status == "rejected":
+        reason = f"\nReason: {ann.reject_reason}" if ann.reject_reason else ""
+        return OutboundMessage(
+            title=f"{label(ann)} was rejected by {approver_name}",
+            text=ann.text + reason,
+            announcement_id=ann.id,
+            purpose=Purpose.OUTCOME,
+        )
+    when = f"every {ann.every}" if ann.every else local(ann.send_at, tz)
+    return OutboundMessage(
+        title=f"{label(ann)} was approved by {approver_name}",
+        text=f"It goes to {ann.audience_size} people ({when}). Follow it with /crier status {ann.id}.",
+        announcement_id=ann.id,
+        purpose=Purpose.OUTCOME,
+    )
+
+
+def announcement(
+    ann: Announcement,
+    options: list[PollOption],
+    author_name: str,
+    *,
+    counts: dict[int, int] | None = None,
+    acknowledged_at: str | None = None,
+    closed: bool = False,
+    nudge: bool = False,
+) -> OutboundMessage:
+    """The message a recipient gets, with Got it or the poll's choices."""
+    title = ("Reminder: " if nudge else "") + (
+        "URGENT — " if ann.urgent else ""
+    ) + f"{'Poll' if ann.kind == Kind.POLL else 'Announcement'} from {author_name}"
+    buttons: tuple[Button, ...] = ()
+    poll = None
+    footer = None
+    if ann.kind == Kind.POLL:
+        poll = PollView(
+            question=ann.text,
+            choices=tuple(
+                PollChoice(
+                    f"vote:{ann.id}:{o.position}",
+                    o.label,
+                    None if counts is None else counts.get(o.position, 0),
+                )
+                for o in options
+            ),
+            multi=ann.multi,
+            anonymous=ann.anonymous,
+            closed=closed,
+        )
+        notes = []
+        if ann.multi:
+            notes.append("choose all that apply")
+        if ann.anonymous:
+            notes.append("anonymous: nobody sees who chose what")
+        if closed:
+            notes.append("this poll is closed")
+        footer = " · ".join(notes) or None
+    elif ann.ack:
+        if acknowledged_at:
+            footer = f"✓ Acknowledged {acknowledged_at}"
+        else:
+            buttons = (Button(f"ack:{ann.id}", "Got it", "primary"),)
+            footer = "Please confirm you have read this."
+    return OutboundMessage(
+        title=title,
+        text=ann.text,
+        buttons=buttons,
+        poll=poll,
+        footer=footer,
+        urgent=ann.urgent,
+        announcement_id=ann.id,
+        purpose=Purpose.NUDGE if nudge else Purpose.ANNOUNCEMENT,
+    )
+
+
+def bar(done: int, total: int, width: int = 20) -> str:
+    """A text progress bar: ``[██████░░░░] 60%``."""
+    if total <= 0:
+        return "[" + "░" * width + "]   0%"
+    filled = round(width * done / total)
+    return "[" + "█" * filled + "░" * (width - filled) + f"] {100 * done // total:3d}%"

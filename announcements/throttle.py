@@ -1,0 +1,66 @@
+"""Per-platform pacing: a steady rate overall, a slower one per conversation,
+and a hard pause after a 429 (``Retry-After``).
+
+Each platform has its own ``Throttle``, so one platform's throttling never
+slows another's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from announcements.ports import RateLimits
+
+_PRUNE_AT = 20_000
+
+
+class Throttle:
+    def __init__(self, limits: RateLimits | None, monotonic: Callable[[], float] = time.monotonic):
+        self._now = monotonic
+        rate = limits.per_second if limits else 0
+        conv = limits.per_conversation if limits else 0
+        self.interval = 1.0 / rate if rate and rate > 0 else 0.0
+        self.conversation_interval = 1.0 / conv if conv and conv > 0 else 0.0
+        self.burst = max(1, limits.burst if limits else 1)
+        self._next_slot = 0.0
+        self._conversation_next: dict[str, float] = {}
+        self.paused_until = 0.0
+        self.pauses = 0
+
+    def pause(self, seconds: float) -> None:
+        """Retry-After: no request to this platform until ``seconds`` have passed."""
+        self.paused_until = max(self.paused_until, self._now() + seconds)
+        self.pauses += 1
+
+    def delay(self, conversation: str | None) -> float:
+        """Seconds to wait before a request to ``conversation`` may go out (0 = now)."""
+        now = self._now()
+        waits = [self.paused_until - now]
+        if self.interval:
+            waits.append(self._next_slot - self.interval * (self.burst - 1) - now)
+        if conversation and self.conversation_interval:
+            waits.append(self._conversation_next.get(conversation, 0.0) - now)
+        return max(0.0, *waits)
+
+    def take(self, conversation: str | None) -> None:
+        now = self._now()
+        if self.interval:
+            self._next_slot = max(self._next_slot, now - self.interval * (self.burst - 1))
+            self._next_slot += self.interval
+        if conversation and self.conversation_interval:
+            if len(self._conversation_next) > _PRUNE_AT:
+                self._conversation_next = {
+                    k: v for k, v in self._conversation_next.items() if v > now
+                }
+            self._conversation_next[conversation] = now + self.conversation_interval
+
+    async def acquire(self, conversation: str | None = None) -> None:
+        """Wait for a slot. Re-checks after every sleep, since a 429 may arrive meanwhile."""
+        while True:
+            wait = self.delay(conversation)
+            if wait <= 0:
+                self.take(conversation)
+                return
+            await asyncio.sleep(wait)

@@ -1,0 +1,196 @@
+"""The words of the domain, with no platform in them.
+
+Adapters translate platform requests into ``InboundAction`` and commands, and
+render ``OutboundMessage`` into Block Kit, Telegram HTML, Adaptive Cards or
+console text. Button actions are short strings (``ack:12``, ``vote:12:3``) so
+they fit every platform's callback payload (Telegram allows 64 bytes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Kind(StrEnum):
+    MESSAGE = "message"
+    POLL = "poll"
+    REMINDER = "reminder"
+
+
+class Status(StrEnum):
+    DRAFT = "draft"
+    PENDING_APPROVAL = "pending_approval"
+    APPROVED = "approved"
+    SCHEDULED = "scheduled"
+    SENDING = "sending"
+    SENT = "sent"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+
+
+#: Statuses from which nothing more will be sent.
+FINAL_STATUSES = frozenset({Status.SENT, Status.REJECTED, Status.CANCELLED})
+
+
+class Role(StrEnum):
+    AUTHOR = "author"
+    APPROVER = "approver"
+    ADMIN = "admin"
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    UNREACHABLE = "unreachable"
+    CANCELLED = "cancelled"
+    RECALLED = "recalled"
+
+
+class DeliveryAction(StrEnum):
+    SEND = "send"
+    UPDATE = "update"
+    DELETE = "delete"
+
+
+class Purpose(StrEnum):
+    """Why a delivery row exists; every message to a person goes through the outbox."""
+
+    ANNOUNCEMENT = "announcement"
+    APPROVAL = "approval"  # an approval request to an approver
+    OUTCOME = "outcome"  # approved / rejected notice to the author
+    NUDGE = "nudge"
+
+
+@dataclass(frozen=True)
+class Person:
+    id: int
+    email: str
+    name: str
+    department: str
+    location: str | None = None
+    timezone: str = "UTC"
+    title: str | None = None
+
+
+@dataclass(frozen=True)
+class Button:
+    action: str
+    label: str
+    style: str | None = None  # "primary" | "danger" | None
+
+
+@dataclass(frozen=True)
+class PollChoice:
+    action: str
+    label: str
+    votes: int | None = None  # None when results are not shown
+
+
+@dataclass(frozen=True)
+class PollView:
+    question: str
+    choices: tuple[PollChoice, ...]
+    multi: bool = False
+    anonymous: bool = False
+    closed: bool = False
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """A platform-neutral message. ``text`` is plain text with ``*bold*`` at most."""
+
+    text: str
+    title: str | None = None
+    buttons: tuple[Button, ...] = ()
+    poll: PollView | None = None
+    footer: str | None = None
+    urgent: bool = False
+    announcement_id: int | None = None
+    purpose: str | None = None
+
+    @property
+    def fallback(self) -> str:
+        """The one line a notification shows: the title or the first line of text."""
+        first = (self.title or self.text).strip().splitlines()
+        return first[0][:150] if first else ""
+
+
+@dataclass(frozen=True)
+class InboundAction:
+    """A button press: who pressed which action on which delivered message."""
+
+    email: str
+    action: str
+    platform: str = "console"
+    message_ref: str | None = None
+
+
+@dataclass
+class Reply:
+    """What the person who spoke or clicked sees.
+
+    ``message`` is shown only to them (ephemeral where the platform allows);
+    ``update`` replaces the message whose button was pressed.
+    """
+
+    message: OutboundMessage | None = None
+    update: OutboundMessage | None = None
+    notices: list[str] = field(default_factory=list)
+
+    @classmethod
+    def text(cls, text: str, **kw: object) -> Reply:
+        return cls(message=OutboundMessage(text=text, **kw))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Action:
+    """A parsed button action id."""
+
+    verb: str
+    announcement_id: int
+    arg: int | None = None
+
+    def __str__(self) -> str:
+        base = f"{self.verb}:{self.announcement_id}"
+        return base if self.arg is None else f"{base}:{self.arg}"
+
+
+ACTION_VERBS = frozenset({"ack", "vote", "submit", "discard", "approve", "reject"})
+
+
+def parse_action(raw: str) -> Action | None:
+    """``ack:12`` -> Action("ack", 12); None when it is not one of ours."""
+    parts = raw.strip().split(":")
+    if len(parts) not in (2, 3) or parts[0] not in ACTION_VERBS:
+        return None
+    try:
+        numbers = [int(p) for p in parts[1:]]
+    except ValueError:
+        return None
+    return Action(parts[0], numbers[0], numbers[1] if len(numbers) == 2 else None)
+
+
+@dataclass(frozen=True)
+class DraftRequest:
+    """What an author asked for, as the grammar (or a drafting form) read it.
+
+    Times are kept as parsed phrases; the domain resolves them in the author's
+    time zone, because only it knows who the author is.
+    """
+
+    kind: Kind
+    text: str
+    audience: str = "all"
+    at: object | None = None  # timespec.When
+    closes: object | None = None  # timespec.When
+    every: object | None = None  # timespec.Every
+    nudge: object | None = None  # timespec.Every
+    ack: bool = False
+    urgent: bool = False
+    local_time: bool = False
+    multi: bool = False
+    anonymous: bool = False
+    options: tuple[str, ...] = ()

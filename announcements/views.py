@@ -1,0 +1,182 @@
+"""Read-only answers: status of an announcement, lists, whoami, help.
+
+Anonymous polls: counts only, never a voter next to a choice.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import and_, case, func, or_, select
+from sqlmodel import Session
+
+from announcements import render
+from announcements.errors import NotAllowed, NotFound
+from announcements.policy import Grants, grants_of
+from announcements.types import DeliveryStatus, Kind, Person, Purpose, Role, Status
+from storage.models import Announcement, Delivery, Identity, PollOption, Receipt, Vote
+from storage.models import Person as PersonRow
+
+LIST_LIMIT = 15
+
+
+def may_see(grants: Grants, ann: Announcement) -> bool:
+    """Status is for the author, approvers and admins, not for recipients."""
+    return ann.author_id == grants.person_id or grants.has(Role.APPROVER)
+
+
+def delivery_counts(s: Session, ann_id: int) -> dict[str, int]:
+    rows = s.execute(
+        select(Delivery.status, func.count())
+        .where(Delivery.announcement_id == ann_id, Delivery.purpose == Purpose.ANNOUNCEMENT.value)
+        .group_by(Delivery.status)
+    ).tuples().all()
+    return {status: n for status, n in rows}
+
+
+def acknowledged(s: Session, ann_id: int) -> int:
+    return s.execute(
+        select(func.count()).select_from(Receipt).where(Receipt.announcement_id == ann_id)
+    ).scalar_one()
+
+
+def by_department(s: Session, ann_id: int) -> list[tuple[str, int, int, int]]:
+    """(department, recipients, delivered, acknowledged), lowest acknowledgement rate first."""
+    delivered = case((Delivery.status == DeliveryStatus.DELIVERED.value, 1), else_=0)
+    acked = case((Receipt.id.is_not(None), 1), else_=0)  # type: ignore[union-attr]
+    rows = s.execute(
+        select(PersonRow.department, func.count(), func.sum(delivered), func.sum(acked))
+        .select_from(Delivery)
+        .join(PersonRow, PersonRow.id == Delivery.person_id)
+        .outerjoin(Receipt, and_(Receipt.announcement_id == Delivery.announcement_id,
+                                 Receipt.person_id == Delivery.person_id))
+        .where(Delivery.announcement_id == ann_id, Delivery.purpose == Purpose.ANNOUNCEMENT.value,
+               Delivery.status != DeliveryStatus.CANCELLED.value)
+        .group_by(PersonRow.department)
+    ).tuples().all()
+    table = [(d, int(n), int(dv or 0), int(a or 0)) for d, n, dv, a in rows]
+    return sorted(table, key=lambda r: (r[3] / r[1] if r[1] else 0, r[0]))
+
+
+def poll_results(s: Session, ann: Announcement) -> list[str]:
+    options = s.execute(
+        select(PollOption.position, PollOption.label, func.count(Vote.id))
+        .outerjoin(Vote, Vote.option_id == PollOption.id)
+        .where(PollOption.announcement_id == ann.id)
+        .group_by(PollOption.position, PollOption.label)
+        .order_by(PollOption.position)
+    ).tuples().all()
+    answered = s.execute(
+        select(func.count(func.distinct(Vote.person_id))).where(Vote.announcement_id == ann.id)
+    ).scalar_one()
+    total_votes = sum(n for _, _, n in options) or 1
+    lines = [f"Answers: {answered} of {ann.audience_size} people"]
+    for pos, label, n in options:
+        lines.append(f"  {pos}. {label}: {n} ({100 * n // total_votes}%)")
+    if ann.anonymous:
+        lines.append("  (anonymous poll: who chose what is never shown)")
+    return lines
+
+
+def status(s: Session, actor: Person, ann_id: int | None) -> str:
+    grants = grants_of(s, actor.id)
+    if ann_id is None:
+        ann = s.execute(
+            select(Announcement).where(Announcement.author_id == actor.id)
+            .order_by(Announcement.id.desc()).limit(1)  # type: ignore[union-attr]
+        ).scalar_one_or_none()
+        if ann is None:
+            raise NotFound("you have no announcements yet", "Draft one with /announce.")
+    else:
+        ann = s.get(Announcement, ann_id)
+        if ann is None:
+            raise NotFound(f"there is no announcement #{ann_id}", "See `/crier list`.")
+    if not may_see(grants, ann):
+        raise NotAllowed(f"#{ann.id} is not yours to follow",
+                         "Status is shown to its author, approvers and admins.")
+    assert ann.id is not None
+    author = s.get(PersonRow, ann.author_id)
+    lines = [f"{render.label(ann)} — {ann.status.replace('_', ' ')}",
+             f"By {author.name if author else '?'} · to {ann.audience} · {ann.text[:80]}"]
+    if ann.send_at and ann.status in (Status.SCHEDULED, Status.APPROVED, Status.DRAFT,
+                                      Status.PENDING_APPROVAL):
+        lines.append(f"Sends: {render.local(ann.send_at, actor.timezone)}")
+    if ann.every:
+        lines.append(f"Repeats: every {ann.every}")
+    if ann.reject_reason:
+        lines.append(f"Rejection reason: {ann.reject_reason}")
+    counts = delivery_counts(s, ann.id)
+    total = sum(n for st, n in counts.items() if st != DeliveryStatus.CANCELLED)
+    if total:
+        done = counts.get(DeliveryStatus.DELIVERED, 0)
+        failed = counts.get(DeliveryStatus.FAILED, 0)
+        unreachable = counts.get(DeliveryStatus.UNREACHABLE, 0)
+        pending = counts.get(DeliveryStatus.PENDING, 0) + counts.get(DeliveryStatus.SENDING, 0)
+        lines.append(f"Delivery {render.bar(done + failed + unreachable, total)}")
+        lines.append(f"Sent {done} of {total} · failed {failed} · unreachable {unreachable} · "
+                     f"pending {pending}")
+        if ann.ack:
+            n = acknowledged(s, ann.id)
+            lines.append(f"Acknowledged {n} of {total} · not yet {total - n}")
+            lines.append("By department (lowest first):")
+            for dept, n_dept, _dv, acks in by_department(s, ann.id):
+                lines.append(f"  {dept}: {acks} of {n_dept} acknowledged "
+                             f"({100 * acks // n_dept if n_dept else 0}%)")
+    if ann.kind == Kind.POLL:
+        lines.extend(poll_results(s, ann))
+    return "\n".join(lines)
+
+
+def listing(s: Session, actor: Person) -> str:
+    """Authors see their own recent items; approvers also what awaits them."""
+    grants = grants_of(s, actor.id)
+    lines: list[str] = []
+    mine = s.execute(
+        select(Announcement).where(Announcement.author_id == actor.id)
+        .order_by(Announcement.id.desc()).limit(LIST_LIMIT)  # type: ignore[union-attr]
+    ).scalars().all()
+    if mine:
+        lines.append("Yours:")
+        lines += [_line(a, actor) for a in mine]
+    if grants.has(Role.APPROVER):
+        waiting = s.execute(
+            select(Announcement).where(
+                Announcement.status == Status.PENDING_APPROVAL.value,
+                Announcement.author_id != actor.id,
+            ).order_by(Announcement.id).limit(LIST_LIMIT)
+        ).scalars().all()
+        if waiting:
+            lines.append("Waiting for approval:")
+            lines += [_line(a, actor) for a in waiting]
+    if grants.is_admin:
+        upcoming = s.execute(
+            select(Announcement).where(
+                or_(Announcement.status == Status.SCHEDULED.value,
+                    Announcement.status == Status.SENDING.value),
+                Announcement.author_id != actor.id,
+            ).order_by(Announcement.send_at).limit(LIST_LIMIT)
+        ).scalars().all()
+        if upcoming:
+            lines.append("Scheduled or sending (everyone's):")
+            lines += [_line(a, actor) for a in upcoming]
+    return "\n".join(lines) if lines else "Nothing to list: no drafts, approvals or scheduled sends."
+
+
+def _line(a: Announcement, actor: Person) -> str:
+    when = f" · every {a.every}" if a.every else (
+        f" · {render.local(a.send_at, actor.timezone)}" if a.send_at else "")
+    text = a.text.splitlines()[0][:50] if a.text else ""
+    return f"  #{a.id} {a.kind} · {a.status.replace('_', ' ')}{when} · to {a.audience} · {text}"
+
+
+def whoami(s: Session, actor: Person) -> str:
+    grants = grants_of(s, actor.id)
+    links = s.execute(
+        select(Identity.platform, Identity.platform_user_id).where(Identity.person_id == actor.id)
+    ).tuples().all()
+    lines = [
+        f"{actor.name} <{actor.email}>",
+        f"{actor.title or 'No title'} · {actor.department} · {actor.location or 'no location'} · "
+        f"{actor.timezone}",
+        "Roles: " + (", ".join(grants.describe()) or "none (you receive announcements)"),
+        "Linked: " + (", ".join(f"{p} ({u})" for p, u in links) or "no chat accounts linked"),
+    ]
+    return "\n".join(lines)

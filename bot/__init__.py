@@ -1,0 +1,2 @@
+"""Everything that talks to people: the CLI, the command grammar, the router
+and one adapter subpackage per chat platform."""

@@ -1,0 +1,47 @@
+"""The composition root: builds the database, domain, platforms, engine and router."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from announcements.clock import Clock, SystemClock
+from announcements.delivery import DeliveryEngine, EngineConfig
+from announcements.lifecycle import Crier
+from announcements.outbox import Channels
+from announcements.ports import ChatPlatform
+from bot.router import Router
+from bot.settings import Settings
+from storage.db import Database
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    crier: Crier
+    platforms: dict[str, ChatPlatform]
+    engine: DeliveryEngine
+    router: Router
+    extras: dict[str, object] = field(default_factory=dict)
+
+
+def build(
+    settings: Settings,
+    platforms: dict[str, ChatPlatform],
+    *,
+    clock: Clock | None = None,
+    db: Database | None = None,
+    engine_config: EngineConfig | None = None,
+) -> Runtime:
+    db = db or Database(settings.database_url)
+    clock = clock or SystemClock()
+    by_email = frozenset(n for n, p in platforms.items() if p.identifies_by_email)
+    channels = Channels(
+        enabled=tuple(platforms),
+        order=tuple(settings.platform_order) + tuple(sorted(by_email)),
+        by_email=by_email,
+    )
+    crier = Crier(db, clock, channels)
+    engine = DeliveryEngine(db, crier, platforms, clock, engine_config)
+    router = Router(crier, on_outbox=engine.poke)
+    return Runtime(settings, db, crier, platforms, engine, router)

@@ -1,0 +1,65 @@
+"""The console as a chat platform: an in-memory inbox per person.
+
+It implements the same ``ChatPlatform`` protocol as Slack or Telegram, and the
+delivery engine sends to it exactly as it sends to them.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+from announcements.ports import Attachment, PermanentError, RateLimits
+from announcements.types import OutboundMessage
+
+
+@dataclass
+class InboxItem:
+    ref: str
+    message: OutboundMessage
+    deleted: bool = False
+    updated: bool = False
+
+
+@dataclass
+class ConsolePlatform:
+    name: str = "console"
+    identifies_by_email: bool = True
+    limits: RateLimits = field(default_factory=lambda: RateLimits(0, 0))
+    inboxes: dict[str, list[InboxItem]] = field(default_factory=dict)
+    channels: dict[str, list[tuple[OutboundMessage, Attachment | None]]] = field(
+        default_factory=dict)
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def inbox(self, email: str) -> list[InboxItem]:
+        return [i for i in self.inboxes.get(email.lower(), []) if not i.deleted]
+
+    def find(self, email: str, ref: str) -> InboxItem | None:
+        return next((i for i in self.inboxes.get(email.lower(), []) if i.ref == ref), None)
+
+    def add(self, address: str, message: OutboundMessage) -> str:
+        ref = f"m{next(self._ids)}"
+        self.inboxes.setdefault(address.lower(), []).append(InboxItem(ref, message))
+        return ref
+
+    async def send(self, address: str, message: OutboundMessage) -> str:
+        if not address:
+            raise PermanentError("no console address")
+        return self.add(address, message)
+
+    async def update(self, address: str, message_ref: str, message: OutboundMessage) -> None:
+        item = self.find(address, message_ref)
+        if item is None:
+            raise PermanentError(f"no message {message_ref} for {address}")
+        item.message, item.updated = message, True
+
+    async def delete(self, address: str, message_ref: str) -> None:
+        item = self.find(address, message_ref)
+        if item is not None:
+            item.deleted = True
+
+    async def post_report(
+        self, channel: str, message: OutboundMessage, attachment: Attachment | None
+    ) -> str:
+        self.channels.setdefault(channel, []).append((message, attachment))
+        return f"{channel}:{len(self.channels[channel])}"

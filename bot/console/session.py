@@ -1,0 +1,133 @@
+"""The console chat loop: reads lines, so it can be scripted.
+
+    /...         a command of the current user
+    as EMAIL     switch user
+    inbox        what the current user has received
+    click ID     press a button (``click reject:12 Needs a date`` adds a reason)
+    help, quit
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from typing import TextIO
+
+from announcements.delivery import DeliveryEngine
+from announcements.types import Reply
+from bot.console.platform import ConsolePlatform, InboxItem
+from bot.console.render import buttons_of, render
+from bot.router import NOT_IN_DIRECTORY, Router
+
+CONSOLE_HELP = """Console: type a command as you would in chat, e.g.
+  /announce to:Engineering ack Please read the new on-call policy
+  /crier help
+Other lines:  as EMAIL  (switch user) · inbox · click ID [reason] · quit"""
+
+
+class ConsoleSession:
+    def __init__(
+        self,
+        router: Router,
+        platform: ConsolePlatform,
+        engine: DeliveryEngine,
+        user: str,
+        out: TextIO | None = None,
+    ) -> None:
+        self.router = router
+        self.platform = platform
+        self.engine = engine
+        self.user = user.lower()
+        self.out = out or sys.stdout
+        self._seen: dict[str, int] = {}
+
+    def say(self, text: str) -> None:
+        print(text, file=self.out, flush=True)
+
+    async def run(self, lines: Iterable[str], prompt: bool = False) -> None:
+        for raw in lines:
+            if not await self.handle(raw):
+                break
+            if prompt:
+                print(f"{self.user}> ", end="", file=self.out, flush=True)
+
+    async def handle(self, raw: str) -> bool:
+        """Process one line; False means quit."""
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            return True
+        word, _, rest = line.partition(" ")
+        word = word.lower()
+        if word in ("quit", "exit"):
+            return False
+        if word == "help":
+            self.say(CONSOLE_HELP)
+        elif word == "as":
+            await self._switch(rest.strip())
+        elif word == "inbox":
+            self._show_inbox(all_items=True)
+        elif word == "click":
+            await self._click(rest)
+        elif line.startswith("/"):
+            reply = await self.router.text("console", self.user, line)
+            self._show_reply(reply)
+        else:
+            self.say(f"✗ `{word}` is not a console command. Type `help`.")
+        await self._deliver()
+        return True
+
+    async def _switch(self, email: str) -> None:
+        if not email:
+            self.say("✗ `as` needs an email, e.g. `as avery.approver@example.com`")
+            return
+        person = await self.router.identify("console", email)
+        if person is None:
+            self.say(f"✗ {email}: {NOT_IN_DIRECTORY}")
+            return
+        self.user = person.email
+        self.say(f"You are now {person.name} <{person.email}> ({person.department}).")
+
+    async def _click(self, rest: str) -> None:
+        action, _, value = rest.strip().partition(" ")
+        if not action:
+            self.say("✗ `click` needs a button ID, e.g. `click ack:12`. Type `inbox` to see them.")
+            return
+        item = self._holding(action)
+        reply = await self.router.action(
+            "console", self.user, action, item.ref if item else None, value.strip() or None
+        )
+        if reply.update is not None and item is not None:
+            await self.platform.update(self.user, item.ref, reply.update)
+        self._show_reply(reply, updated=item if reply.update is not None else None)
+
+    def _holding(self, action: str) -> InboxItem | None:
+        for item in reversed(self.platform.inbox(self.user)):
+            if action in buttons_of(item.message):
+                return item
+        return None
+
+    def _show_reply(self, reply: Reply, updated: InboxItem | None = None) -> None:
+        if reply.message is not None:
+            if reply.message.buttons or reply.message.poll:
+                # Interactive replies (a preview) stay in the inbox so `click` finds them.
+                self.platform.add(self.user, reply.message)
+                self._seen[self.user] = len(self.platform.inboxes[self.user])
+            self.say(render(reply.message))
+        if updated is not None and updated.message is not (reply.message):
+            self.say(f"(message {updated.ref} updated)\n" + render(updated.message))
+
+    async def _deliver(self) -> None:
+        sent = await self.engine.drain()
+        if sent:
+            self.say(f"(delivered {sent} message{'s' if sent != 1 else ''})")
+        self._show_inbox(all_items=False)
+
+    def _show_inbox(self, all_items: bool) -> None:
+        items = self.platform.inboxes.get(self.user, [])
+        start = 0 if all_items else self._seen.get(self.user, 0)
+        fresh = [i for i in items[start:] if not i.deleted]
+        self._seen[self.user] = len(items)
+        if all_items and not fresh:
+            self.say("(your inbox is empty)")
+        for item in fresh:
+            self.say(f"[inbox {item.ref}]\n" + render(item.message))

@@ -1,0 +1,57 @@
+"""Prometheus metrics, read at scrape time from the engine and the outbox."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+
+from bot.app import Runtime
+from storage.models import Delivery
+
+
+class CrierCollector(Collector):
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        sent = CounterMetricFamily("crier_platform_requests", "Sends, updates and deletes done",
+                                   labels=["platform"])
+        failed = CounterMetricFamily("crier_platform_failures", "Deliveries given up",
+                                     labels=["platform"])
+        limited = CounterMetricFamily("crier_platform_rate_limited", "429 answers received",
+                                      labels=["platform"])
+        in_flight = GaugeMetricFamily("crier_platform_in_flight", "Requests in flight",
+                                      labels=["platform"])
+        for name, lane in self.runtime.engine.lanes.items():
+            sent.add_metric([name], lane.sent)
+            failed.add_metric([name], lane.failed)
+            limited.add_metric([name], lane.rate_limited)
+            in_flight.add_metric([name], lane.in_flight)
+        yield from (sent, failed, limited, in_flight)
+        outbox = GaugeMetricFamily("crier_outbox_rows", "Delivery rows by platform and status",
+                                   labels=["platform", "status"])
+        try:
+            with self.runtime.db.session() as s:
+                rows = s.execute(
+                    select(Delivery.platform, Delivery.status, func.count())
+                    .group_by(Delivery.platform, Delivery.status)
+                ).tuples().all()
+            for platform, status, n in rows:
+                outbox.add_metric([platform, status], n)
+            up = 1
+        except Exception:  # noqa: BLE001 - a scrape must not fail because the DB is down
+            up = 0
+        yield outbox
+        db_up = GaugeMetricFamily("crier_database_up", "1 when the database answered")
+        db_up.add_metric([], up)
+        yield db_up
+
+
+def render_metrics(runtime: Runtime) -> bytes:
+    registry = CollectorRegistry()
+    registry.register(CrierCollector(runtime))
+    return generate_latest(registry)

@@ -1,0 +1,130 @@
+"""Engine and sessions, URL handling, and schema migration.
+
+``Database`` is the one handle the rest of the code passes around. SQLite runs
+in WAL mode with a busy timeout so the HTTP server and the delivery worker can
+share the file; PostgreSQL URLs use psycopg 3.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, inspect, text
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.pool import NullPool
+from sqlmodel import Session, create_engine
+
+DEFAULT_URL = "sqlite:///./crier.db"
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The database cannot be reached or opened; the message is one line for a person."""
+
+
+def normalize_url(url: str) -> URL:
+    """Accept the URLs people write (``postgresql://``, ``postgres://``) and pick psycopg 3."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise DatabaseUnavailable(
+            f"CRIER_DATABASE_URL {url!r} is not a database URL; "
+            "use e.g. sqlite:///./crier.db or postgresql://user@host:5432/dbname"
+        ) from exc
+    if parsed.drivername in ("postgres", "postgresql"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def describe(url: URL) -> str:
+    """The URL with any password hidden, for messages and logs."""
+    return url.render_as_string(hide_password=True)
+
+
+class Database:
+    def __init__(self, url: str = DEFAULT_URL, *, echo: bool = False) -> None:
+        self.url = normalize_url(url)
+        self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        kwargs: dict[str, Any] = {"echo": echo}
+        if self.is_sqlite:
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+            if self.url.database in (None, "", ":memory:"):
+                raise DatabaseUnavailable(
+                    "an in-memory SQLite database cannot be shared by the server and its "
+                    "workers; use a file, e.g. sqlite:///./crier.db"
+                )
+        else:
+            kwargs["pool_pre_ping"] = True
+            kwargs["pool_size"] = 10
+            kwargs["max_overflow"] = 10
+            kwargs["connect_args"] = {"connect_timeout": 5}
+        self.engine: Engine = create_engine(self.url, **kwargs)
+        if self.is_sqlite:
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+
+    @classmethod
+    def for_tests(cls, url: str) -> Database:  # pragma: no cover - convenience
+        return cls(url)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A unit of work: commits on success, rolls back on any exception."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    def check(self) -> None:
+        """Connect once; raise ``DatabaseUnavailable`` with one readable line if we cannot."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except OperationalError as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise DatabaseUnavailable(
+                f"cannot reach the database at {describe(self.url)}: {reason}. "
+                "Check CRIER_DATABASE_URL and that the server is running."
+            ) from None
+
+    def migrate(self) -> str:
+        """Create or upgrade the schema to the newest migration; return the revision."""
+        from alembic import command
+        from alembic.config import Config
+        from alembic.runtime.migration import MigrationContext
+
+        self.check()
+        if self.is_sqlite and self.url.database:
+            Path(self.url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with self.engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision() or ""
+
+    def is_migrated(self) -> bool:
+        self.check()
+        return inspect(self.engine).has_table("announcement")
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+__all__ = ["Database", "DatabaseUnavailable", "DEFAULT_URL", "NullPool", "describe"]

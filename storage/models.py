@@ -1,0 +1,213 @@
+"""The tables. One class per table; statuses and kinds are plain strings whose
+allowed values are defined by the domain (``announcements.types``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from storage.types import UTCDateTime
+
+
+
+class Person(SQLModel, table=True):
+    """An employee from the directory. ``email`` (lower case) is the identity."""
+
+    __tablename__ = "person"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=320, unique=True, index=True)
+    name: str = Field(max_length=200)
+    department: str = Field(max_length=120, index=True)
+    location: str | None = Field(default=None, max_length=120, index=True)
+    title: str | None = Field(default=None, max_length=200)
+    timezone: str = Field(default="UTC", max_length=64)
+    active: bool = Field(default=True, index=True)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class Identity(SQLModel, table=True):
+    """A person's account on one chat platform."""
+
+    __tablename__ = "identity"
+    __table_args__ = (
+        UniqueConstraint("platform", "platform_user_id", name="uq_identity_platform_user"),
+        UniqueConstraint("person_id", "platform", name="uq_identity_person_platform"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    platform: str = Field(max_length=20)
+    platform_user_id: str = Field(max_length=200)
+    # Where to DM the person when it differs from the user id (a Slack DM
+    # channel, a Teams conversation reference as JSON).
+    address: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    linked_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class RoleGrant(SQLModel, table=True):
+    """``role`` (author, approver, admin) over ``scope`` (``*``, a department, ``loc:City``)."""
+
+    __tablename__ = "role_grant"
+    __table_args__ = (UniqueConstraint("person_id", "role", "scope", name="uq_role_grant"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    role: str = Field(max_length=20)
+    scope: str = Field(max_length=130)
+
+
+class Announcement(SQLModel, table=True):
+    """A message, poll or recurring reminder and where it is in its lifecycle."""
+
+    __tablename__ = "announcement"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=20)
+    # A recurring reminder's occurrences point at the reminder.
+    parent_id: int | None = Field(default=None, foreign_key="announcement.id", index=True)
+    author_id: int = Field(foreign_key="person.id", index=True)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    audience: str = Field(sa_column=Column(Text, nullable=False))
+    audience_size: int = 0
+    ack: bool = False
+    urgent: bool = False
+    multi: bool = False
+    anonymous: bool = False
+    local_time: bool = False
+    category: str | None = Field(default=None, max_length=60)
+    send_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True, index=True)
+    )
+    closes_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    every: str | None = Field(default=None, max_length=120)
+    nudge_every: str | None = Field(default=None, max_length=120)
+    nudges_sent: int = 0
+    status: str = Field(max_length=20, index=True)
+    approved_by_id: int | None = Field(default=None, foreign_key="person.id")
+    reject_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    sent_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+
+
+class PollOption(SQLModel, table=True):
+    __tablename__ = "poll_option"
+    __table_args__ = (UniqueConstraint("announcement_id", "position", name="uq_poll_option"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    announcement_id: int = Field(foreign_key="announcement.id", index=True)
+    position: int
+    label: str = Field(max_length=300)
+
+
+class Vote(SQLModel, table=True):
+    """One chosen option of one person. For anonymous polls the person is kept
+    only to know who answered; no output may join it to the option."""
+
+    __tablename__ = "vote"
+    __table_args__ = (UniqueConstraint("option_id", "person_id", name="uq_vote"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    announcement_id: int = Field(foreign_key="announcement.id", index=True)
+    option_id: int = Field(foreign_key="poll_option.id", index=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class Delivery(SQLModel, table=True):
+    """The durable outbox: one row per (announcement, person, platform, purpose)."""
+
+    __tablename__ = "delivery"
+    __table_args__ = (
+        UniqueConstraint(
+            "announcement_id", "person_id", "platform", "purpose", name="uq_delivery"
+        ),
+        Index("ix_delivery_due", "status", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    announcement_id: int = Field(foreign_key="announcement.id", index=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    platform: str = Field(max_length=20)
+    purpose: str = Field(default="announcement", max_length=20)
+    # What the engine must do next: "send", or "update"/"delete" the sent message.
+    action: str = Field(default="send", max_length=10)
+    address: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    status: str = Field(max_length=20)
+    attempts: int = 0
+    next_attempt_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
+    leased_until: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
+    lease_owner: str | None = Field(default=None, max_length=80)
+    message_ref: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    delivered_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
+
+
+class Receipt(SQLModel, table=True):
+    """An acknowledgement: at most one per (announcement, person)."""
+
+    __tablename__ = "receipt"
+    __table_args__ = (UniqueConstraint("announcement_id", "person_id", name="uq_receipt"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    announcement_id: int = Field(foreign_key="announcement.id", index=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only log of every transition: who, when, what."""
+
+    __tablename__ = "audit_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
+    actor_id: int | None = Field(default=None, foreign_key="person.id")
+    announcement_id: int | None = Field(default=None, foreign_key="announcement.id", index=True)
+    action: str = Field(max_length=40)
+    detail: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class OptOut(SQLModel, table=True):
+    __tablename__ = "opt_out"
+    __table_args__ = (UniqueConstraint("person_id", "category", name="uq_opt_out"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    category: str = Field(max_length=60)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class ReportSubscription(SQLModel, table=True):
+    __tablename__ = "report_subscription"
+    __table_args__ = (UniqueConstraint("platform", "channel", name="uq_report_subscription"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=20)
+    channel: str = Field(max_length=200)
+    created_by_id: int | None = Field(default=None, foreign_key="person.id")
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class InboundEvent(SQLModel, table=True):
+    """Ids of inbound platform events already handled, so a retry has one effect."""
+
+    __tablename__ = "inbound_event"
+    __table_args__ = (UniqueConstraint("platform", "event_id", name="uq_inbound_event"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=20)
+    event_id: str = Field(max_length=200)
+    received_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
