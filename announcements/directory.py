@@ -140,7 +140,7 @@ class _Plan:
     inserts: list[dict[str, Any]] = field(default_factory=list)
     updates: list[dict[str, Any]] = field(default_factory=list)
     identity_deletes: list[int] = field(default_factory=list)
-    identity_inserts: list[tuple[str, str, str]] = field(default_factory=list)  # email, platform, id
+    identity_inserts: list[tuple[str, str, str]] = field(default_factory=list)  # email,platform,uid
     grant_deletes: list[int] = field(default_factory=list)
     grant_inserts: list[tuple[str, str, str]] = field(default_factory=list)  # email, role, scope
     result: ImportResult = field(default_factory=ImportResult)

@@ -211,3 +211,23 @@ class InboundEvent(SQLModel, table=True):
     platform: str = Field(max_length=20)
     event_id: str = Field(max_length=200)
     received_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class LinkCode(SQLModel, table=True):
+    """A one-time code that links a chat account to a directory person.
+
+    Only a hash of the code is stored. ``attempts`` counts wrong guesses.
+    """
+
+    __tablename__ = "link_code"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code_hash: str = Field(max_length=128, index=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    platform: str = Field(max_length=20)
+    platform_user_id: str | None = Field(default=None, max_length=200)
+    purpose: str = Field(max_length=20)  # "invite" (admin-issued) | "verify" (sent to the person)
+    attempts: int = 0
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    used_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

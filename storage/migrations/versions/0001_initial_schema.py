@@ -96,6 +96,24 @@ def upgrade() -> None:
     with op.batch_alter_table('identity', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_identity_person_id'), ['person_id'], unique=False)
 
+    op.create_table('link_code',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('code_hash', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
+    sa.Column('person_id', sa.Integer(), nullable=False),
+    sa.Column('platform', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('platform_user_id', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
+    sa.Column('purpose', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('expires_at', storage.types.UTCDateTime(), nullable=False),
+    sa.Column('used_at', storage.types.UTCDateTime(), nullable=True),
+    sa.Column('created_at', storage.types.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['person_id'], ['person.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('link_code', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_link_code_code_hash'), ['code_hash'], unique=False)
+        batch_op.create_index(batch_op.f('ix_link_code_person_id'), ['person_id'], unique=False)
+
     op.create_table('opt_out',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('person_id', sa.Integer(), nullable=False),
@@ -256,6 +274,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_opt_out_person_id'))
 
     op.drop_table('opt_out')
+    with op.batch_alter_table('link_code', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_link_code_person_id'))
+        batch_op.drop_index(batch_op.f('ix_link_code_code_hash'))
+
+    op.drop_table('link_code')
     with op.batch_alter_table('identity', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_identity_person_id'))
 
