@@ -12,7 +12,7 @@ the outbox in that same transaction and sent by the delivery engine.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -36,6 +36,7 @@ from announcements.limits import (
     MIN_POLL_OPTIONS,
 )
 from announcements.outbox import Channels, enqueue
+from announcements.quiet import QuietHours
 from announcements.policy import Grants, approvers_for, grants_of, may_approve, may_author, uncovered
 from announcements.timespec import Every, When, zone
 from announcements.types import (
@@ -83,6 +84,12 @@ class Crier:
     db: Database
     clock: Clock = SystemClock()  # noqa: RUF009 - stateless
     channels: Channels = Channels()  # noqa: RUF009 - frozen
+    quiet: QuietHours | None = QuietHours()  # noqa: RUF009 - frozen
+    #: Most nudges one acknowledgement request sends to one person.
+    nudge_max: int = 3
+    #: Called with the announcement id after an approval is committed (the scheduler
+    #: registers reminders, nudges and poll closing there).
+    after_approval: Callable[[int], None] | None = None
 
     # -- people ---------------------------------------------------------------
 
@@ -177,7 +184,7 @@ class Crier:
             )
         aid = parsed.announcement_id
         if parsed.verb == "ack":
-            return self.acknowledge(actor, aid)
+            return self.acknowledge(actor, aid, action.message_ref)
         if parsed.verb == "vote":
             return self.vote(actor, aid, parsed.arg or 0)
         if parsed.verb == "submit":
@@ -234,12 +241,15 @@ class Crier:
             verdict = f"approved by {actor.name}"
             when = "now" if ann.status == Status.SENDING else render.local(
                 ann.send_at, actor.timezone) if not ann.every else f"every {ann.every}"
-            return Reply(
+            reply = Reply(
                 update=render.decided(ann, verdict),
                 message=OutboundMessage(
                     text=f"Approved #{ann_id}: it goes to {ann.audience_size} people ({when})."
                 ),
             )
+        if self.after_approval is not None:
+            self.after_approval(ann_id)
+        return reply
 
     def reject(self, actor: Person, ann_id: int, reason: str | None = None) -> Reply:
         now = self.clock.now()
@@ -301,8 +311,9 @@ class Crier:
 
     # -- recipients -------------------------------------------------------------
 
-    def acknowledge(self, actor: Person, ann_id: int) -> Reply:
-        """One receipt per person; a second click changes nothing."""
+    def acknowledge(self, actor: Person, ann_id: int, message_ref: str | None = None) -> Reply:
+        """One receipt per person; a second click changes nothing. Every copy the person
+        got (the announcement and its nudges) then shows it acknowledged."""
         now = self.clock.now()
         with self.db.session() as s:
             ann = self._received(s, actor, ann_id)
@@ -321,11 +332,32 @@ class Crier:
                     pass
                 else:
                     audit.record(s, now, "acknowledged", actor_id=actor.id, announcement_id=ann_id)
-            shown = render.local(at, actor.timezone)
+                    self._refresh_copies(s, ann_id, actor.id, message_ref, now)
+            clicked = s.execute(
+                select(Delivery.purpose).where(Delivery.announcement_id == ann_id,
+                                               Delivery.person_id == actor.id,
+                                               Delivery.message_ref == message_ref)
+            ).scalar_one_or_none() if message_ref else None
             updated = render.announcement(ann, [], self._name(s, ann.author_id),
-                                          acknowledged_at=shown)
+                                          acknowledged_at=render.local(at, actor.timezone),
+                                          nudge=clicked == Purpose.NUDGE)
             note = "Already acknowledged" if existing else "Acknowledged"
             return Reply(update=updated, message=OutboundMessage(text=f"✓ {note} #{ann_id}."))
+
+    def _refresh_copies(self, s: Session, ann_id: int, person_id: int, clicked: str | None,
+                        now: datetime) -> None:
+        """Queue updates of the person's other delivered copies (not the clicked one)."""
+        query = (
+            update(Delivery)
+            .where(Delivery.announcement_id == ann_id, Delivery.person_id == person_id,
+                   Delivery.purpose.in_([Purpose.ANNOUNCEMENT.value, Purpose.NUDGE.value]),  # type: ignore[attr-defined]
+                   Delivery.status == DeliveryStatus.DELIVERED.value)
+            .values(status=DeliveryStatus.PENDING.value, action=DeliveryAction.UPDATE.value,
+                    next_attempt_at=now, updated_at=now)
+        )
+        if clicked:
+            query = query.where(Delivery.message_ref != clicked)
+        s.execute(query)
 
     def vote(self, actor: Person, ann_id: int, position: int) -> Reply:
         """A single-choice answer replaces the old one; in a ``multi`` poll a click
@@ -336,12 +368,13 @@ class Crier:
             if ann.kind != Kind.POLL:
                 raise CrierError(f"#{ann_id} is not a poll")
             options = self._options(s, ann_id)
-            if ann.closes_at and ann.closes_at <= now:
+            if ann.closed_at is not None or (ann.closes_at and ann.closes_at <= now):
                 counts = self._counts(s, ann_id)
                 return Reply(
                     update=render.announcement(ann, options, self._name(s, ann.author_id),
                                                counts=counts, closed=True),
-                    message=OutboundMessage(text=f"Poll #{ann_id} is closed; answers are no longer taken."),
+                    message=OutboundMessage(
+                        text=f"Poll #{ann_id} is closed; answers are no longer taken."),
                 )
             chosen = next((o for o in options if o.position == position), None)
             if chosen is None:
@@ -373,6 +406,32 @@ class Crier:
                                            counts=counts),
                 message=OutboundMessage(text=text),
             )
+
+    def answer(self, actor: Person, ann_id: int, positions: Iterable[int]) -> Reply:
+        """Replace the person's whole answer at once (a native poll reports the full
+        choice); no positions retracts it. A single-choice poll takes at most one."""
+        now = self.clock.now()
+        wanted = sorted(set(positions))
+        with self.db.session() as s:
+            ann = self._received(s, actor, ann_id)
+            if ann.kind != Kind.POLL:
+                raise CrierError(f"#{ann_id} is not a poll")
+            if ann.closed_at is not None or (ann.closes_at and ann.closes_at <= now):
+                raise CrierError(f"poll #{ann_id} is closed; answers are no longer taken")
+            if len(wanted) > 1 and not ann.multi:
+                raise CrierError(f"poll #{ann_id} takes one answer")
+            options = {o.position: o for o in self._options(s, ann_id)}
+            if missing := [p for p in wanted if p not in options]:
+                raise NotFound(f"poll #{ann_id} has no option {missing[0]}")
+            s.execute(delete(Vote).where(Vote.announcement_id == ann_id,
+                                         Vote.person_id == actor.id))
+            s.add_all(Vote(announcement_id=ann_id, option_id=options[p].id, person_id=actor.id,
+                           created_at=now) for p in wanted)
+            audit.record(s, now, "voted" if wanted else "retracted", actor_id=actor.id,
+                         announcement_id=ann_id)
+            picked = [options[p].label for p in wanted]
+            return Reply.text(f"Your answer to #{ann_id}: {', '.join(picked)}." if picked
+                              else f"You have no answer to #{ann_id} now.")
 
     def optout(self, actor: Person, category: str, out: bool = True) -> Reply:
         now = self.clock.now()
@@ -430,6 +489,15 @@ class Crier:
             persons = {p.id: p for p in s.execute(
                 select(PersonRow).where(PersonRow.id.in_(people))  # type: ignore[union-attr]
             ).scalars()}
+            receipts: dict[tuple[int, int], datetime] = {}
+            updates = [r for r in rows if r.action == DeliveryAction.UPDATE]
+            if updates:
+                for a_id, p_id, at in s.execute(
+                    select(Receipt.announcement_id, Receipt.person_id, Receipt.created_at).where(
+                        Receipt.announcement_id.in_({r.announcement_id for r in updates}),  # type: ignore[attr-defined]
+                        Receipt.person_id.in_({r.person_id for r in updates}))  # type: ignore[attr-defined]
+                ).tuples():
+                    receipts[(a_id, p_id)] = at
             cache: dict[tuple[int, str], OutboundMessage] = {}
             for r in rows:
                 ann = anns.get(r.announcement_id)
@@ -440,9 +508,17 @@ class Crier:
                 if r.purpose in (Purpose.ANNOUNCEMENT, Purpose.NUDGE):
                     if ann.status == Status.CANCELLED:
                         continue
+                    if ann.ack and (r.announcement_id, r.person_id) in receipts:
+                        out[r.id] = render.announcement(
+                            ann, [], author.name, nudge=r.purpose == Purpose.NUDGE,
+                            acknowledged_at=render.local(receipts[(ann.id, r.person_id)],
+                                                         persons[r.person_id].timezone))
+                        continue
                     if key not in cache:
+                        closed = ann.closed_at is not None
                         cache[key] = render.announcement(
                             ann, self._options(s, ann.id), author.name,
+                            counts=self._counts(s, ann.id) if closed else None, closed=closed,
                             nudge=r.purpose == Purpose.NUDGE)
                     out[r.id] = cache[key]
                 elif r.purpose == Purpose.APPROVAL:
@@ -478,26 +554,38 @@ class Crier:
         ids = resolved.ids
         if ann.kind == Kind.POLL and (opted := self._opted_out(s, "polls")):
             ids = [i for i in ids if i not in opted]
-        due: datetime | dict[int, datetime] = ann.send_at or now
-        if ann.local_time and ann.send_at is not None:
-            due = self._local_times(s, ann, ids)
+        due = self.due_times(s, ann, ids, ann.send_at or now)
         enqueue(s, self.channels, ann.id, ids, Purpose.ANNOUNCEMENT, now, not_before=due)
-        first = min(due.values()) if isinstance(due, dict) and due else due
-        ann.status = (Status.SCHEDULED if isinstance(first, datetime) and first > now
-                      else Status.SENDING).value
+        first = min(due.values(), default=now)
+        ann.status = (Status.SCHEDULED if first > now else Status.SENDING).value
         if ann.status == Status.SENDING:
             ann.sent_at = now
         audit.record(s, now, ann.status, announcement_id=ann.id, recipients=len(ids))
 
-    def _local_times(self, s: Session, ann: Announcement, ids: list[int]) -> dict[int, datetime]:
-        """The author's wall-clock time, in each recipient's own zone."""
-        assert ann.send_at is not None
-        author = s.get(PersonRow, ann.author_id)
-        wall = ann.send_at.astimezone(zone(author.timezone if author else "UTC")).replace(
-            tzinfo=None)
+    def due_times(
+        self, s: Session, ann: Announcement, ids: list[int], base: datetime
+    ) -> dict[int, datetime]:
+        """When each recipient should get it: at ``base`` (in their own zone for
+        ``local`` sends), held to their working hours unless urgent."""
+        local = ann.local_time and ann.send_at is not None
+        quiet = None if ann.urgent else self.quiet
+        if not local and quiet is None:
+            return dict.fromkeys(ids, base)
         zones = dict(s.execute(select(PersonRow.id, PersonRow.timezone)).tuples().all())
-        return {pid: wall.replace(tzinfo=zone(zones.get(pid) or "UTC")).astimezone(ann.send_at.tzinfo)
-                for pid in ids}
+        wall = None
+        if local:
+            author = s.get(PersonRow, ann.author_id)
+            wall = base.astimezone(zone(author.timezone if author else "UTC")).replace(tzinfo=None)
+        cache: dict[str, datetime] = {}
+        due: dict[int, datetime] = {}
+        for pid in ids:
+            tz = zones.get(pid) or "UTC"
+            if tz not in cache:
+                when = base if wall is None else wall.replace(tzinfo=zone(tz)).astimezone(
+                    base.tzinfo)
+                cache[tz] = quiet.next_open(when, tz) if quiet else when
+            due[pid] = cache[tz]
+        return due
 
     def _opted_out(self, s: Session, category: str) -> set[int]:
         return set(s.execute(select(OptOut.person_id).where(OptOut.category == category)).scalars())
@@ -671,10 +759,7 @@ def _check_fires(every: Every, tz: str, now: datetime) -> None:
         )
 
 
-def _scope_refusal(grants: object, role: Role, resolved: Resolved) -> tuple[str, str]:
-    from announcements.policy import Grants
-
-    assert isinstance(grants, Grants)
+def _scope_refusal(grants: Grants, role: Role, resolved: Resolved) -> tuple[str, str]:
     outside = Counter(m.department for m in uncovered(grants, role, resolved.members))
     shown = ", ".join(f"{d} ({n})" for d, n in outside.most_common(4))
     scopes = ", ".join(sorted(grants.scopes(role))) or "nothing"

@@ -181,6 +181,12 @@ def parse_every(text: str) -> Every | None:
             return None
         return Every(raw, cron=f"{at.minute} {at.hour} * * {dow}")
     if len(words) == 5 and all(re.fullmatch(r"[\d*/,\-a-z]+", w) for w in words):
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(raw.lower())
+        except ValueError:
+            return None
         return Every(raw, cron=raw.lower())
     return None
 

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from announcements.clock import Clock, SystemClock
 from announcements.delivery import DeliveryEngine, EngineConfig
 from announcements.lifecycle import Crier
 from announcements.outbox import Channels
 from announcements.ports import ChatPlatform
+from announcements.quiet import parse_quiet_hours
+from announcements.scheduling import ReportSchedule, Scheduler
+from announcements.timespec import require_every, zone
+from bot.scheduling import SchedulerService
+from storage.leader import Leadership
 from bot.router import Router
 from bot.settings import Settings
 from storage.db import Database
@@ -22,6 +28,7 @@ class Runtime:
     platforms: dict[str, ChatPlatform]
     engine: DeliveryEngine
     router: Router
+    scheduler: SchedulerService
     extras: dict[str, object] = field(default_factory=dict)
 
 
@@ -41,7 +48,21 @@ def build(
         order=tuple(settings.platform_order) + tuple(sorted(by_email)),
         by_email=by_email,
     )
-    crier = Crier(db, clock, channels)
+    crier = Crier(db, clock, channels,
+                  quiet=parse_quiet_hours(settings.working_hours, settings.working_days),
+                  nudge_max=settings.nudge_max)
     engine = DeliveryEngine(db, crier, platforms, clock, engine_config)
     router = Router(crier, on_outbox=engine.poke)
-    return Runtime(settings, db, crier, platforms, engine, router)
+    scheduler = Scheduler(crier, report_schedule(settings))
+    crier.after_approval = scheduler.schedule_for
+    runtime = Runtime(settings, db, crier, platforms, engine, router,
+                      SchedulerService(None, scheduler, Leadership(db)))
+    runtime.scheduler.runtime = runtime
+    return runtime
+
+
+def report_schedule(settings: Settings) -> ReportSchedule:
+    every = require_every(settings.report_schedule, "CRIER_REPORT_SCHEDULE")
+    zone(settings.report_timezone)
+    return ReportSchedule(every, settings.report_timezone,
+                          timedelta(minutes=settings.report_grace_minutes))

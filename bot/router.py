@@ -47,6 +47,7 @@ class Router:
         person = await self.identify(platform, user_id)
         if person is None:
             return Reply.text(NOT_IN_DIRECTORY)
+        context.setdefault("platform", platform)
         try:
             command = grammar.parse(line)
             return await asyncio.to_thread(self._dispatch, person, command, context)
@@ -101,6 +102,12 @@ class Router:
             return self.extensions[sub](person, command)
         if sub == "help":
             return Reply.text(self.help_text(person))
+        if sub == "report":
+            from bot import report_commands
+
+            return report_commands.handle(self.crier, person, command.args,
+                                          context.get("platform", "console"),
+                                          context.get("channel"))
         if sub == "status":
             return self.crier.status(person, command.id_arg())
         if sub == "list":

@@ -66,6 +66,7 @@ def create_app(
         tasks = []
         if run_workers:
             tasks.append(asyncio.create_task(runtime.engine.run(stop), name="delivery"))
+            tasks.append(asyncio.create_task(runtime.scheduler.run(stop), name="scheduler"))
             for plugin in plugins:
                 tasks += [asyncio.create_task(bg(stop), name=plugin.name)
                           for bg in plugin.background]

@@ -7,6 +7,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 
+from announcements.errors import CrierError
 from storage.db import DEFAULT_URL
 
 SECRET_FIELDS = frozenset(
@@ -32,6 +33,16 @@ class Settings:
     #: Which platform a person reachable on several gets messages on.
     platform_order: tuple[str, ...] = ("slack", "teams", "telegram")
     log_level: str = "INFO"
+    #: When the weekly report is posted, and in which zone.
+    report_schedule: str = "mon 09:00"
+    report_timezone: str = "UTC"
+    #: A report later than this many minutes says so.
+    report_grace_minutes: int = 60
+    #: Quiet hours: non-urgent messages wait for these hours ("off" disables).
+    working_hours: str = "08:00-20:00"
+    working_days: str = "mon-fri"
+    #: Most nudges one acknowledgement request sends to a person.
+    nudge_max: int = 3
     extra: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -75,7 +86,14 @@ ENV_NAMES = {
     "teams_graph_url": "TEAMS_GRAPH_URL",
     "platform_order": "CRIER_PLATFORM_ORDER",
     "log_level": "CRIER_LOG_LEVEL",
+    "report_schedule": "CRIER_REPORT_SCHEDULE",
+    "report_timezone": "CRIER_REPORT_TIMEZONE",
+    "report_grace_minutes": "CRIER_REPORT_GRACE_MINUTES",
+    "working_hours": "CRIER_WORKING_HOURS",
+    "working_days": "CRIER_WORKING_DAYS",
+    "nudge_max": "CRIER_NUDGE_MAX",
 }
+INT_FIELDS = frozenset({"report_grace_minutes", "nudge_max"})
 
 
 def load_settings(env: Mapping[str, str] | None = None, dotenv: bool = True) -> Settings:
@@ -94,6 +112,12 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: bool = True) -> 
         raw = raw.strip()
         if name == "platform_order":
             values[name] = tuple(p.strip().lower() for p in raw.split(",") if p.strip())
+        elif name in INT_FIELDS:
+            try:
+                values[name] = int(raw)
+            except ValueError:
+                raise CrierError(f"{var}={raw!r} is not a whole number",
+                                 f"Set {var} to e.g. 3.") from None
         else:
             values[name] = raw
     extra = {k: v for k, v in env.items() if k.startswith("CRIER_")}

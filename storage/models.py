@@ -64,6 +64,9 @@ class Announcement(SQLModel, table=True):
     """A message, poll or recurring reminder and where it is in its lifecycle."""
 
     __tablename__ = "announcement"
+    __table_args__ = (
+        UniqueConstraint("parent_id", "occurrence_at", name="uq_announcement_occurrence"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=20)
@@ -86,6 +89,11 @@ class Announcement(SQLModel, table=True):
     every: str | None = Field(default=None, max_length=120)
     nudge_every: str | None = Field(default=None, max_length=120)
     nudges_sent: int = 0
+    # For a recurring reminder's occurrence: the fire time it stands for.
+    occurrence_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
+    closed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     status: str = Field(max_length=20, index=True)
     approved_by_id: int | None = Field(default=None, foreign_key="person.id")
     reject_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
@@ -231,3 +239,17 @@ class LinkCode(SQLModel, table=True):
     expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     used_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class JobRun(SQLModel, table=True):
+    """One run of a scheduled job for one fire time; the unique key makes it happen once."""
+
+    __tablename__ = "job_run"
+    __table_args__ = (UniqueConstraint("job_id", "fire_time", name="uq_job_run"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    job_id: str = Field(max_length=120)
+    fire_time: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    ran_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    late_seconds: int = 0
+    detail: str | None = Field(default=None, sa_column=Column(Text, nullable=True))

@@ -114,5 +114,6 @@ def db(db_url: str) -> Iterator[Database]:
 
 @pytest.fixture
 def clock() -> ManualClock:
-    # A Friday morning, so "mon 09:00" and "tomorrow" are unambiguous in tests.
-    return ManualClock(datetime(2026, 11, 27, 9, 0, tzinfo=UTC))
+    # Friday 15:00 UTC: inside working hours in Berlin, London and New York (quiet
+    # hours hold nothing), and "mon 09:00" / "tomorrow" are unambiguous.
+    return ManualClock(datetime(2026, 11, 27, 15, 0, tzinfo=UTC))

@@ -19,7 +19,8 @@ def console(db, clock):
     platform = ConsolePlatform()
     rt = build(Settings(database_url=str(db.url)), {"console": platform}, clock=clock, db=db)
     out = io.StringIO()
-    session = ConsoleSession(rt.router, platform, rt.engine, COMMS.email, out)
+    session = ConsoleSession(rt.router, platform, rt.engine, COMMS.email, out,
+                             scheduler=rt.scheduler)
 
     async def run(script: str) -> str:
         start = out.tell()

@@ -18,6 +18,7 @@ from announcements.types import Reply
 from bot.console.platform import ConsolePlatform, InboxItem
 from bot.console.render import buttons_of, render
 from bot.router import NOT_IN_DIRECTORY, Router
+from bot.scheduling import SchedulerService
 
 CONSOLE_HELP = """Console: type a command as you would in chat, e.g.
   /announce to:Engineering ack Please read the new on-call policy
@@ -33,7 +34,9 @@ class ConsoleSession:
         engine: DeliveryEngine,
         user: str,
         out: TextIO | None = None,
+        scheduler: SchedulerService | None = None,
     ) -> None:
+        self.scheduler = scheduler
         self.router = router
         self.platform = platform
         self.engine = engine
@@ -69,7 +72,7 @@ class ConsoleSession:
         elif word == "click":
             await self._click(rest)
         elif line.startswith("/"):
-            reply = await self.router.text("console", self.user, line)
+            reply = await self.router.text("console", self.user, line, channel="console")
             self._show_reply(reply)
         else:
             self.say(f"✗ `{word}` is not a console command. Type `help`.")
@@ -117,10 +120,22 @@ class ConsoleSession:
             self.say(f"(message {updated.ref} updated)\n" + render(updated.message))
 
     async def _deliver(self) -> None:
+        if self.scheduler is not None:
+            await self.scheduler.run_due()
         sent = await self.engine.drain()
         if sent:
             self.say(f"(delivered {sent} message{'s' if sent != 1 else ''})")
         self._show_inbox(all_items=False)
+        self._show_channels()
+
+    def _show_channels(self) -> None:
+        for channel, posts in self.platform.channels.items():
+            start = self._seen.get(f"#{channel}", 0)
+            for message, attachment in posts[start:]:
+                note = f"\n(chart attached: {attachment.filename}, {len(attachment.content):,} bytes)" \
+                    if attachment else ""
+                self.say(f"[channel {channel}]\n" + render(message) + note)
+            self._seen[f"#{channel}"] = len(posts)
 
     def _show_inbox(self, all_items: bool) -> None:
         items = self.platform.inboxes.get(self.user, [])

@@ -26,6 +26,16 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('platform', 'event_id', name='uq_inbound_event')
     )
+    op.create_table('job_run',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('job_id', sqlmodel.sql.sqltypes.AutoString(length=120), nullable=False),
+    sa.Column('fire_time', storage.types.UTCDateTime(), nullable=False),
+    sa.Column('ran_at', storage.types.UTCDateTime(), nullable=False),
+    sa.Column('late_seconds', sa.Integer(), nullable=False),
+    sa.Column('detail', sa.Text(), nullable=True),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('job_id', 'fire_time', name='uq_job_run')
+    )
     op.create_table('person',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('email', sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
@@ -64,6 +74,8 @@ def upgrade() -> None:
     sa.Column('every', sqlmodel.sql.sqltypes.AutoString(length=120), nullable=True),
     sa.Column('nudge_every', sqlmodel.sql.sqltypes.AutoString(length=120), nullable=True),
     sa.Column('nudges_sent', sa.Integer(), nullable=False),
+    sa.Column('occurrence_at', storage.types.UTCDateTime(), nullable=True),
+    sa.Column('closed_at', storage.types.UTCDateTime(), nullable=True),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
     sa.Column('approved_by_id', sa.Integer(), nullable=True),
     sa.Column('reject_reason', sa.Text(), nullable=True),
@@ -73,7 +85,8 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['approved_by_id'], ['person.id'], ),
     sa.ForeignKeyConstraint(['author_id'], ['person.id'], ),
     sa.ForeignKeyConstraint(['parent_id'], ['announcement.id'], ),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('parent_id', 'occurrence_at', name='uq_announcement_occurrence')
     )
     with op.batch_alter_table('announcement', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_announcement_author_id'), ['author_id'], unique=False)
@@ -297,5 +310,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_person_active'))
 
     op.drop_table('person')
+    op.drop_table('job_run')
     op.drop_table('inbound_event')
     # ### end Alembic commands ###

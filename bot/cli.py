@@ -1,0 +1,232 @@
+"""The ``crier`` command line (Typer)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from announcements.clock import SystemClock
+from announcements.errors import CrierError
+from bot.settings import Settings, load_settings
+from storage.db import Database, DatabaseUnavailable
+
+app = typer.Typer(help="Crier: announcements, polls and read receipts in chat.",
+                  no_args_is_help=True, add_completion=False)
+directory_app = typer.Typer(help="The employee directory.", no_args_is_help=True)
+roles_app = typer.Typer(help="Who may author, approve and administer.", no_args_is_help=True)
+report_app = typer.Typer(help="Reports.", no_args_is_help=True)
+app.add_typer(directory_app, name="directory")
+app.add_typer(roles_app, name="roles")
+app.add_typer(report_app, name="report")
+
+err = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+F = TypeVar("F", bound=Callable[..., Any])
+
+DEMO_DB = "crier-demo.db"
+SAMPLE_COMPANY = Path(__file__).parent / "data" / "sample_company.csv"
+DEMO_USER = "casey.comms@example.com"
+
+
+def friendly(fn: F) -> F:
+    """Turn expected failures into one readable line and an exit code, not a traceback."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except DatabaseUnavailable as exc:
+            err.print(f"[red]✗[/red] {exc}")
+            raise typer.Exit(1) from None
+        except CrierError as exc:
+            err.print(f"[red]✗[/red] {exc.message}")
+            if exc.hint:
+                err.print(exc.hint)
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _settings() -> Settings:
+    return load_settings()
+
+
+def _database(settings: Settings, migrate: bool = True) -> Database:
+    db = Database(settings.database_url)
+    if migrate:
+        db.migrate()
+    else:
+        db.check()
+    return db
+
+
+@app.command()
+@friendly
+def init() -> None:
+    """Create the database, or upgrade it to the newest schema."""
+    settings = _settings()
+    db = Database(settings.database_url)
+    revision = db.migrate()
+    from storage.db import describe
+
+    out.print(f"Database {describe(db.url)} is at schema revision {revision}.")
+
+
+@directory_app.command("import")
+@friendly
+def directory_import(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True,
+                                help="CSV with email,name,department[,location,title,timezone,"
+                                     "slack_id,telegram_id,teams_id,roles]"),
+) -> None:
+    """Add or update people from a CSV file. Nothing is written if any row is bad."""
+    from announcements.directory import import_csv
+
+    db = _database(_settings())
+    result = import_csv(db, file, SystemClock())
+    out.print(result.summary())
+
+
+@directory_app.command("sync")
+@friendly
+def directory_sync(platform: str = typer.Argument(..., help="slack or teams")) -> None:
+    """Pull people from a chat platform's directory."""
+    settings = _settings()
+    name = platform.lower()
+    if name == "slack":
+        from bot.slack.cli import sync as slack_sync
+
+        slack_sync(settings, _database(settings))
+        return
+    if name == "teams":
+        raise CrierError("Teams directory sync is not available in this version",
+                         "Import a CSV with `crier directory import FILE.csv` instead.")
+    raise CrierError(f"cannot sync from `{platform}`", "Use `crier directory sync slack`.")
+
+
+@roles_app.command("grant")
+@friendly
+def roles_grant(email: str, role: str, scope: str = typer.Argument("*")) -> None:
+    """Grant ROLE (author, approver, admin) over SCOPE (*, a department, loc:City)."""
+    from announcements.directory import grant_role
+
+    out.print(grant_role(_database(_settings()), email, role, scope, SystemClock()))
+
+
+@roles_app.command("revoke")
+@friendly
+def roles_revoke(email: str, role: str, scope: str = typer.Argument("*")) -> None:
+    """Take a role back."""
+    from announcements.directory import revoke_role
+
+    out.print(revoke_role(_database(_settings()), email, role, scope, SystemClock()))
+
+
+def _console(settings: Settings, db: Database, user: str) -> None:
+    from bot.app import build
+    from bot.console import ConsolePlatform, ConsoleSession
+    from bot.console.session import CONSOLE_HELP
+
+    platform = ConsolePlatform()
+    runtime = build(settings, {"console": platform}, db=db)
+    person = runtime.crier.person(user)
+    if person is None:
+        raise CrierError(f"{user} is not an active person in the directory",
+                         "Pick someone from your directory: crier console --as EMAIL")
+    interactive = sys.stdin.isatty()
+    runtime.scheduler.scheduler.reconcile()
+    session = ConsoleSession(runtime.router, platform, runtime.engine, person.email,
+                             scheduler=runtime.scheduler)
+    if interactive:
+        out.print(CONSOLE_HELP)
+        out.print(f"You are {person.name} <{person.email}>.")
+        print(f"{person.email}> ", end="", flush=True)
+    asyncio.run(session.run(sys.stdin, prompt=interactive))
+
+
+@app.command()
+@friendly
+def console(as_: str = typer.Option(DEMO_USER, "--as", help="who you are in the chat")) -> None:
+    """A local chat on stdin/stdout: type commands, switch users, click buttons."""
+    settings = _settings()
+    _console(settings, _database(settings), as_)
+
+
+@app.command()
+@friendly
+def demo(
+    db_file: Path = typer.Option(Path(DEMO_DB), "--db", help="SQLite file for the demo"),
+    fresh: bool = typer.Option(False, "--fresh", help="start again from the sample data"),
+) -> None:
+    """Zero set-up: a sample company of 320 people, and a console as its comms lead."""
+    from sqlmodel import select
+
+    from announcements.directory import import_csv
+    from storage.models import Person
+
+    if fresh and db_file.exists():
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db_file}{suffix}").unlink(missing_ok=True)
+    settings = Settings(database_url=f"sqlite:///{db_file}")
+    db = _database(settings)
+    with db.session() as s:
+        empty = s.exec(select(Person).limit(1)).first() is None
+    if empty:
+        result = import_csv(db, SAMPLE_COMPANY, SystemClock())
+        err.print(f"Demo company loaded into {db_file}: {result.summary()}.")
+    _console(settings, db, DEMO_USER)
+
+
+@app.command()
+@friendly
+def serve(
+    host: str = typer.Option("127.0.0.1", help="address to listen on"),
+    port: int = typer.Option(8000, help="port to listen on"),
+    telegram_polling: bool = typer.Option(
+        False, "--telegram-polling", help="poll Telegram instead of receiving its webhook"),
+) -> None:
+    """The HTTP server (Slack, Telegram and Teams webhooks, /healthz, /metrics) with the
+    delivery workers and the scheduler."""
+    import uvicorn
+
+    from bot.serve import build_server
+
+    settings = _settings()
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    db = _database(settings)
+    server_app, enabled = build_server(settings, db, telegram_polling=telegram_polling)
+    if not enabled:
+        err.print("No chat platform is configured: set SLACK_BOT_TOKEN and "
+                  "SLACK_SIGNING_SECRET, or TELEGRAM_BOT_TOKEN (see README).")
+    else:
+        err.print(f"Platforms on: {', '.join(enabled)}")
+    uvicorn.run(server_app, host=host, port=port, log_level=settings.log_level.lower())
+
+
+def _mount_optional() -> None:
+    """Platform command groups join when their packages are installed."""
+    try:
+        from bot.telegram.cli import telegram_cli
+    except ImportError:  # pragma: no cover - the package ships with Crier
+        return
+    app.add_typer(telegram_cli, name="telegram", help="Telegram: webhook and invites.")
+
+
+_mount_optional()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

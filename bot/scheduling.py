@@ -1,0 +1,97 @@
+"""Runs the scheduler where this process leads, and posts the weekly report.
+
+``SchedulerService.run_due()`` is what ``crier serve`` calls every second and
+what the console calls after every line; tests call it after moving a
+``ManualClock``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from sqlmodel import select
+
+from announcements.ports import Attachment
+from announcements.reports import WeeklyReport, weekly
+from announcements.scheduling import ReportPost, Scheduler, TickResult
+from announcements.types import OutboundMessage
+from storage.leader import Leadership
+from storage.models import ReportSubscription
+
+log = logging.getLogger("crier.scheduler")
+
+
+@dataclass
+class SchedulerService:
+    runtime: object  # bot.app.Runtime (kept loose to avoid an import cycle)
+    scheduler: Scheduler
+    leadership: Leadership
+    tick_interval: float = 1.0
+    retry_lead: float = 3.0
+    reconcile_every: float = 60.0
+    posted: list[tuple[str, str]] = field(default_factory=list)
+
+    async def run_due(self) -> TickResult:
+        """Run due jobs once (if this process leads), then post any reports."""
+        if not await asyncio.to_thread(self.leadership.try_acquire):
+            return TickResult()
+        result = await asyncio.to_thread(self.scheduler.tick)
+        for post in result.reports:
+            await self.post_weekly(post)
+        if result.ran:
+            self.runtime.engine.poke()  # type: ignore[attr-defined]
+        return result
+
+    def report(self, late: object = None) -> WeeklyReport:
+        crier = self.runtime.crier  # type: ignore[attr-defined]
+        grace = self.scheduler.report.grace if self.scheduler.report else None
+        shown_late = late if (late is not None and grace is not None and late > grace) else None
+        return weekly(crier.db, crier.clock.now(), late=shown_late)  # type: ignore[arg-type]
+
+    async def post_weekly(self, post: ReportPost | None = None) -> int:
+        """Post the weekly report to every subscribed channel; return how many got it."""
+        report = await asyncio.to_thread(self.report, post.late if post else None)
+        message = OutboundMessage(title="Crier weekly report", text=report.text())
+        attachment = (Attachment("crier-weekly.png", report.chart_png)
+                      if report.chart_png else None)
+        db = self.runtime.db  # type: ignore[attr-defined]
+        with db.session() as s:
+            subs = [(r.platform, r.channel) for r in s.exec(select(ReportSubscription)).all()]
+        platforms = self.runtime.platforms  # type: ignore[attr-defined]
+        sent = 0
+        for platform, channel in subs:
+            target = platforms.get(platform)
+            if target is None:
+                log.warning("report channel %s on %s: platform is off", channel, platform)
+                continue
+            try:
+                await target.post_report(channel, message, attachment)
+                self.posted.append((platform, channel))
+                sent += 1
+            except Exception as exc:  # noqa: BLE001 - one channel must not stop the others
+                log.warning("could not post the weekly report to %s %s: %s", platform, channel,
+                            exc)
+        return sent
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """The loop of ``crier serve``: lead when possible, tick every second."""
+        loop = asyncio.get_running_loop()
+        last_reconcile = 0.0
+        while not stop.is_set():
+            try:
+                leading = await asyncio.to_thread(self.leadership.try_acquire)
+                if leading:
+                    if loop.time() - last_reconcile > self.reconcile_every:
+                        await asyncio.to_thread(self.scheduler.reconcile)
+                        last_reconcile = loop.time()
+                    await self.run_due()
+            except Exception as exc:  # noqa: BLE001 - keep scheduling through DB blips
+                log.warning("scheduler tick failed: %s", exc)
+            wait = self.tick_interval if self.leadership.held else self.retry_lead
+            try:
+                await asyncio.wait_for(stop.wait(), wait)
+            except TimeoutError:
+                pass
+        await asyncio.to_thread(self.leadership.release)

@@ -1,0 +1,227 @@
+"""Linking a chat account to a directory entry with a one-time code.
+
+Rules, each enforced here:
+- A code reaches only the person it names: an admin hands out an invite
+  (``crier telegram invite EMAIL``), or the code is sent to the person on a
+  platform where they are already linked (Slack, Teams). Nobody can link a
+  chat account to someone else's entry by typing their email.
+- Only a hash of each code is stored; codes expire (invites after 7 days,
+  verification codes after 15 minutes) and are used once.
+- Wrong codes are limited: a verification code is void after 5 wrong guesses,
+  and an account with 5 wrong codes in an hour must wait.
+- A chat account belongs to one person; linking again replaces the person's
+  previous account on that platform.
+
+Nothing here knows Telegram; ``platform`` names the chat platform.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from announcements import audit
+from announcements.clock import Clock
+from announcements.errors import CrierError, NotFound
+from announcements.lifecycle import to_person
+from announcements.types import Person
+from storage.db import Database
+from storage.models import AuditEvent, Identity, LinkCode
+from storage.models import Person as PersonRow
+
+INVITE_TTL = timedelta(days=7)
+VERIFY_TTL = timedelta(minutes=15)
+MAX_WRONG_CODES = 5
+MAX_CODE_REQUESTS = 3
+WINDOW = timedelta(hours=1)
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+#: Invite codes travel in a ``t.me/<bot>?start=<code>`` link: [A-Za-z0-9_-], at most 64.
+INVITE_CODE = re.compile(r"[A-Za-z0-9_-]{16,64}")
+VERIFY_CODE = re.compile(r"\d{6}")
+
+
+def hash_code(code: str) -> str:
+    return hashlib.sha256(code.strip().encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Issued:
+    person: Person
+    code: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class Linked:
+    person: Person
+    replaced: str | None = None  # the account that was linked before, if any
+    already: bool = False
+
+
+def _person(s: Session, email: str) -> PersonRow | None:
+    row = s.execute(
+        select(PersonRow).where(PersonRow.email == email.strip().lower())
+    ).scalar_one_or_none()
+    return row if row is not None and row.active else None
+
+
+def create_invite(db: Database, clock: Clock, email: str, platform: str) -> Issued:
+    """An admin's invite for ``email``: a code for a deep link, valid for 7 days."""
+    now = clock.now()
+    with db.session() as s:
+        row = _person(s, email)
+        if row is None or row.id is None:
+            raise NotFound(f"{email} is not in the directory (or is inactive)",
+                           "Add them first: `crier directory import FILE.csv`.")
+        code = secrets.token_urlsafe(18)  # 24 characters, 144 bits
+        s.add(LinkCode(code_hash=hash_code(code), person_id=row.id, platform=platform,
+                       purpose="invite", expires_at=now + INVITE_TTL, created_at=now))
+        audit.record(s, now, "link_invited", actor_id=None, person=row.email, platform=platform)
+        return Issued(to_person(row), code, now + INVITE_TTL)
+
+
+@dataclass(frozen=True)
+class CodeRequest:
+    person: Person
+    code: str
+    channels: tuple[tuple[str, str], ...]  # (platform, address) to send the code to
+
+
+def request_code(db: Database, clock: Clock, platform: str, account: str, email: str,
+                 trusted: tuple[str, ...]) -> CodeRequest | None:
+    """A verification code for ``email``, to be sent on the person's ``trusted``
+    platforms. None when there is nowhere trusted to send it (or no such person):
+    the caller says the same either way, so the bot does not reveal who works here."""
+    now = clock.now()
+    with db.session() as s:
+        asked = s.execute(
+            select(func.count()).select_from(LinkCode).where(
+                LinkCode.platform == platform, LinkCode.platform_user_id == account,
+                LinkCode.purpose == "verify", LinkCode.created_at >= now - WINDOW)
+        ).scalar_one()
+        if asked >= MAX_CODE_REQUESTS:
+            raise CrierError("you have asked for several codes in the last hour",
+                             "Use the last code you got, or try again in an hour.")
+        row = _person(s, email)
+        if row is None or row.id is None or not trusted:
+            return None
+        channels = tuple(s.execute(
+            select(Identity.platform, func.coalesce(Identity.address, Identity.platform_user_id))
+            .where(Identity.person_id == row.id,
+                   Identity.platform.in_(trusted))  # type: ignore[attr-defined]
+        ).tuples().all())
+        if not channels:
+            return None
+        code = f"{secrets.randbelow(1_000_000):06d}"
+        s.add(LinkCode(code_hash=hash_code(code), person_id=row.id, platform=platform,
+                       platform_user_id=account, purpose="verify",
+                       expires_at=now + VERIFY_TTL, created_at=now))
+        audit.record(s, now, "link_code_sent", person=row.email, platform=platform,
+                     account=account)
+        return CodeRequest(to_person(row), code, channels)
+
+
+def _failure_key(platform: str, account: str) -> str:
+    return json.dumps({"account": account, "platform": platform}, sort_keys=True)
+
+
+def redeem(db: Database, clock: Clock, platform: str, account: str, address: str,
+           code: str) -> Linked:
+    """Link ``account`` to the person the code was issued for."""
+    now = clock.now()
+    key = _failure_key(platform, account)
+    with db.session() as s:
+        wrong = s.execute(
+            select(func.count()).select_from(AuditEvent).where(
+                AuditEvent.action == "link_failed", AuditEvent.detail == key,
+                AuditEvent.at >= now - WINDOW)
+        ).scalar_one()
+        if wrong >= MAX_WRONG_CODES:
+            raise CrierError("too many wrong codes from this account",
+                             "Wait an hour, or ask your admin for a new invite link.")
+        link = s.execute(
+            select(LinkCode).where(
+                LinkCode.code_hash == hash_code(code), LinkCode.platform == platform,
+                LinkCode.used_at.is_(None),  # type: ignore[union-attr]
+                LinkCode.expires_at > now, LinkCode.attempts < MAX_WRONG_CODES)
+        ).scalars().first()
+        if link is not None and link.purpose == "verify" and link.platform_user_id != account:
+            link = None  # a verification code works only for the account that asked for it
+        if link is None:
+            _wrong_code(s, platform, account, now)  # committed: the refusal is raised below
+        else:
+            return _link(s, link, platform, account, address, now)
+    left = MAX_WRONG_CODES - wrong - 1
+    raise CrierError(
+        "that code is not valid (it may be mistyped, used or expired)",
+        f"Check it and try again ({left} tries left), or ask your admin for a new "
+        "invite link." if left else "Wait an hour, or ask your admin for a new invite.")
+
+
+def _link(s: Session, link: LinkCode, platform: str, account: str, address: str,
+          now: datetime) -> Linked:
+    person_row = s.get(PersonRow, link.person_id)
+    if person_row is None or not person_row.active:
+        raise NotFound("the person this code was for is no longer in the directory")
+    mine = s.execute(select(Identity).where(
+        Identity.platform == platform, Identity.platform_user_id == account)
+    ).scalar_one_or_none()
+    if mine is not None and mine.person_id != link.person_id:
+        raise CrierError("this account is already linked to someone else's entry",
+                         "Send /unlink first if this is your account and the link is wrong.")
+    link.used_at = now
+    s.execute(update(LinkCode).where(  # other open codes for this link are void now
+        LinkCode.person_id == link.person_id, LinkCode.platform == platform,
+        LinkCode.used_at.is_(None)).values(used_at=now))  # type: ignore[union-attr]
+    if mine is not None:
+        mine.address = address
+        return Linked(to_person(person_row), already=True)
+    previous = s.execute(select(Identity).where(
+        Identity.person_id == link.person_id, Identity.platform == platform)
+    ).scalar_one_or_none()
+    replaced = previous.platform_user_id if previous else None
+    if previous is not None:
+        s.delete(previous)
+        s.flush()
+    s.add(Identity(person_id=link.person_id, platform=platform, platform_user_id=account,
+                   address=address, linked_at=now))
+    try:
+        s.flush()
+    except IntegrityError:
+        raise CrierError("this account was linked just now by another request",
+                         "Send /crier whoami to see the link.") from None
+    audit.record(s, now, "linked", actor_id=link.person_id, platform=platform,
+                 account=account, via=link.purpose, replaced=replaced)
+    return Linked(to_person(person_row), replaced=replaced)
+
+
+def _wrong_code(s: Session, platform: str, account: str, now: datetime) -> None:
+    s.add(AuditEvent(at=now, action="link_failed", detail=_failure_key(platform, account)))
+    s.execute(update(LinkCode).where(
+        LinkCode.platform == platform, LinkCode.platform_user_id == account,
+        LinkCode.purpose == "verify", LinkCode.used_at.is_(None),  # type: ignore[union-attr]
+    ).values(attempts=LinkCode.attempts + 1))
+
+
+def unlink(db: Database, clock: Clock, platform: str, account: str) -> Person | None:
+    """Remove the link of ``account``; the person it was linked to, or None."""
+    now = clock.now()
+    with db.session() as s:
+        row = s.execute(select(Identity).where(
+            Identity.platform == platform, Identity.platform_user_id == account)
+        ).scalar_one_or_none()
+        if row is None:
+            return None
+        person = s.get(PersonRow, row.person_id)
+        s.execute(delete(Identity).where(Identity.id == row.id))
+        audit.record(s, now, "unlinked", actor_id=row.person_id, platform=platform,
+                     account=account)
+        return to_person(person) if person else None
