@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -632,9 +632,12 @@ class Crier:
                 "Another approver must decide; nobody approves their own announcement.",
             )
         if ann.status != Status.PENDING_APPROVAL:
-            by = f" by {self._name(s, ann.approved_by_id)}" if ann.approved_by_id else ""
-            raise CrierError(f"#{ann_id} is already {_status_words(ann.status)}{by}",
-                             f"See `/crier status {ann_id}`.")
+            if ann.approved_by_id:
+                verdict = "rejected" if ann.status == Status.REJECTED else "approved"
+                state = f"already {verdict} by {self._name(s, ann.approved_by_id)}"
+            else:
+                state = f"{_status_words(ann.status)}, not waiting for approval"
+            raise CrierError(f"#{ann_id} is {state}", f"See `/crier status {ann_id}`.")
         resolved = resolve(s, ann.audience)
         grants = grants_of(s, actor.id)
         if not may_approve(grants, resolved.members, ann.author_id):
@@ -659,7 +662,9 @@ class Crier:
                 Delivery.announcement_id == ann_id,
                 Delivery.person_id == actor.id,
                 Delivery.purpose == Purpose.ANNOUNCEMENT.value,
-                Delivery.status != DeliveryStatus.CANCELLED.value,
+                # Delivered, or delivered and now being updated (an edit, a closed poll).
+                or_(Delivery.status == DeliveryStatus.DELIVERED.value,
+                    Delivery.action != DeliveryAction.SEND.value),
             ).limit(1)
         ).first()
         if ann is None or got is None:

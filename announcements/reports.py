@@ -265,7 +265,7 @@ def render_chart(r: WeeklyReport) -> bytes:
             ax.set_yticks([])
             continue
         colors = ["#c0392b" if v < 50 else "#e67e22" if v < 80 else "#27ae60" for v in rates]
-        bars = ax.barh(labels, rates, color=colors)
+        bars = ax.barh(labels, rates, color=colors, height=0.6)
         ax.invert_yaxis()
         for bar, value in zip(bars, rates, strict=True):
             ax.text(min(value + 1, 92), bar.get_y() + bar.get_height() / 2, f"{value:.0f}%",

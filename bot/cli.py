@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,7 +21,7 @@ from bot.settings import Settings, load_settings
 from storage.db import Database, DatabaseUnavailable
 
 app = typer.Typer(help="Crier: announcements, polls and read receipts in chat.",
-                  no_args_is_help=True, add_completion=False)
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 directory_app = typer.Typer(help="The employee directory.", no_args_is_help=True)
 roles_app = typer.Typer(help="Who may author, approve and administer.", no_args_is_help=True)
 report_app = typer.Typer(help="Reports.", no_args_is_help=True)
@@ -44,12 +46,12 @@ def friendly(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except DatabaseUnavailable as exc:
-            err.print(f"[red]✗[/red] {exc}")
+            err.print(f"[red]✗[/red] {exc}", soft_wrap=True)
             raise typer.Exit(1) from None
         except CrierError as exc:
-            err.print(f"[red]✗[/red] {exc.message}")
+            err.print(f"✗ {exc.message}", soft_wrap=True, markup=False)
             if exc.hint:
-                err.print(exc.hint)
+                err.print(exc.hint, soft_wrap=True, markup=False)
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
@@ -175,7 +177,10 @@ def demo(
     if fresh and db_file.exists():
         for suffix in ("", "-wal", "-shm"):
             Path(f"{db_file}{suffix}").unlink(missing_ok=True)
-    settings = Settings(database_url=f"sqlite:///{db_file}")
+    # The demo shows sends at once, whatever the hour: quiet hours stay off unless set.
+    env = _settings()
+    settings = replace(env, database_url=f"sqlite:///{db_file}",
+                       working_hours=os.environ.get("CRIER_WORKING_HOURS", "off"))
     db = _database(settings)
     with db.session() as s:
         empty = s.exec(select(Person).limit(1)).first() is None
@@ -210,6 +215,56 @@ def serve(
     else:
         err.print(f"Platforms on: {', '.join(enabled)}")
     uvicorn.run(server_app, host=host, port=port, log_level=settings.log_level.lower())
+
+
+@report_app.command("weekly")
+@friendly
+def report_weekly(
+    out_file: Path | None = typer.Option(None, "--out", help="write Markdown here; the chart "
+                                         "goes next to it as .png"),
+    days: int = typer.Option(7, help="how many days back"),
+) -> None:
+    """The weekly summary: deliveries, acknowledgements by department, polls, failures."""
+    from announcements.reports import weekly
+
+    db = _database(_settings())
+    report = weekly(db, SystemClock().now(), days=days)
+    text = report.text()
+    if out_file is None:
+        out.print(text, markup=False)
+        return
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    out_file.write_text(text, encoding="utf-8")
+    chart = out_file.with_suffix(".png")
+    if report.chart_png:
+        chart.write_bytes(report.chart_png)
+    out.print(f"Wrote {out_file} and {chart}.")
+
+
+@app.command("export")
+@friendly
+def export(
+    what: str = typer.Argument(..., help="receipts or votes"),
+    out_file: Path | None = typer.Option(None, "--out", help="CSV file (default: stdout)"),
+    days: int | None = typer.Option(None, help="only the last N days"),
+) -> None:
+    """CSV of acknowledgements or poll answers (anonymous polls: counts only)."""
+    from datetime import timedelta
+
+    from announcements.export import export_receipts, export_votes
+
+    kinds = {"receipts": export_receipts, "votes": export_votes}
+    if what.lower() not in kinds:
+        raise CrierError(f"cannot export `{what}`", "Use `crier export receipts` or "
+                         "`crier export votes`.")
+    db = _database(_settings())
+    since = SystemClock().now() - timedelta(days=days) if days else None
+    if out_file is None:
+        kinds[what.lower()](db, sys.stdout, since)
+        return
+    with out_file.open("w", newline="", encoding="utf-8") as fh:
+        n = kinds[what.lower()](db, fh, since)
+    out.print(f"Wrote {n} rows to {out_file}.")
 
 
 def _mount_optional() -> None:

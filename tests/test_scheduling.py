@@ -224,3 +224,10 @@ async def test_cancel_rules(chat, clock):
     sent = await chat.approved("/announce to:Sales Already out")
     out = await chat.say(COMMS.email, f"/crier cancel {sent}")
     assert "has already gone out" in out and f"/crier recall {sent}" in out
+
+
+async def test_a_held_message_cannot_be_answered_before_it_arrives(chat, clock):
+    clock.set(datetime(2026, 11, 28, 12, 0, tzinfo=UTC))  # Saturday: held until Monday
+    ann = await chat.approved("/announce to:Sales ack Read before Monday")
+    out = await chat.click("sales1@example.com", f"ack:{ann}")
+    assert f"#{ann} was not sent to you" in out

@@ -15,6 +15,7 @@ It also works as an async context manager, and from a benchmark script.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import itertools
 import json
@@ -396,10 +397,8 @@ class FakeTelegramAPI:
             if ready or left <= 0:
                 return ready
             self._new_update.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._new_update.wait(), left)
-            except TimeoutError:
-                pass
 
     # -- helpers ----------------------------------------------------------------
 
@@ -410,7 +409,7 @@ class FakeTelegramAPI:
             raise ApiError(400, f"Bad Request: {key} must be non-empty")
         if utf16_len(visible) > limit:
             raise ApiError(400, f"Bad Request: {too_long}")
-        for label, data in ChatMessage(0, 0, reply_markup=_markup(p.get("reply_markup"))).buttons:
+        for _label, data in ChatMessage(0, 0, reply_markup=_markup(p.get("reply_markup"))).buttons:
             if not 1 <= len(data.encode()) <= 64:
                 raise ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
         return visible

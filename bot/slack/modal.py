@@ -1,0 +1,198 @@
+"""Slack modals: the /announce drafting form, the rejection reason, and notices.
+
+A form is checked field by field before the domain sees it; a missing field
+comes back to Slack as ``response_action: errors`` so it is shown under the
+field, as Slack shows its own errors.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from announcements.limits import MAX_REASON_CHARS
+from announcements.timespec import Every, When, parse_every, parse_when, zone
+from announcements.types import DraftRequest, Kind, OutboundMessage
+from bot.slack.blocks import VIEW_MAX_BLOCKS, escape, message_blocks, mrkdwn, plain
+
+DRAFT_CALLBACK = "crier_draft"
+REJECT_CALLBACK = "crier_reject"
+#: Slack limits for view fields (https://docs.slack.dev/reference/views).
+VIEW_TITLE_CHARS = 24
+INPUT_CHARS = 3000  # a plain_text_input holds at most 3,000 characters
+OPTION_TEXT_CHARS = 75
+OPTION_VALUE_CHARS = 150
+SELECT_OPTIONS = 100
+METADATA_CHARS = 3000
+TITLE_CHARS = 150
+
+NUDGES = (("24h", "Every day"), ("2d", "Every 2 days"), ("3d", "Every 3 days"),
+          ("7d", "Every week"))
+ACK_LABEL = "Ask recipients to confirm with *Got it*"
+
+
+def metadata(data: dict[str, Any]) -> str:
+    text = json.dumps({k: v for k, v in data.items() if v is not None}, separators=(",", ":"))
+    return text if len(text) <= METADATA_CHARS else "{}"
+
+
+def read_metadata(view: dict[str, Any]) -> dict[str, Any]:
+    try:
+        data = json.loads(view.get("private_metadata") or "{}")
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _option(text: str, value: str) -> dict[str, Any]:
+    return {"text": plain(text[:OPTION_TEXT_CHARS]), "value": value}
+
+
+def audience_options(departments: list[str], locations: list[str]) -> list[dict[str, Any]]:
+    """Option groups for the audience picker: everyone, departments, locations."""
+    budget = SELECT_OPTIONS - 1
+    groups = [{"label": plain("Everyone"), "options": [_option("Everyone", "all")]}]
+    for title, names, prefix in (("Departments", departments, ""), ("Locations", locations,
+                                                                     "loc:")):
+        usable = [n for n in names if "," not in n and len(prefix + n) <= OPTION_VALUE_CHARS]
+        options = [_option(n, prefix + n) for n in usable[:budget]]
+        budget -= len(options)
+        if options:
+            groups.append({"label": plain(title), "options": options})
+    return groups
+
+
+def _input(block_id: str, label: str, element: dict[str, Any], *, optional: bool = False,
+           hint: str | None = None) -> dict[str, Any]:
+    block: dict[str, Any] = {"type": "input", "block_id": block_id, "label": plain(label),
+                             "element": {**element, "action_id": "value"}, "optional": optional}
+    if hint:
+        block["hint"] = plain(hint)
+    return block
+
+
+def draft_view(departments: list[str], locations: list[str], meta: dict[str, Any]) -> dict[str, Any]:
+    """The drafting form ``/announce`` opens."""
+    nudges = [_option(text, value) for value, text in NUDGES]
+    blocks = [
+        _input("title", "Title", {"type": "plain_text_input", "max_length": TITLE_CHARS,
+                                  "placeholder": plain("New on-call policy")}, optional=True),
+        _input("message", "Message", {"type": "plain_text_input", "multiline": True,
+                                      "max_length": INPUT_CHARS},
+               hint="Slack formatting works: *bold*, _italic_, ~strike~, `code`, links. "
+                    "Longer texts: type /announce followed by the text."),
+        _input("audience", "Audience", {"type": "multi_static_select",
+                                        "placeholder": plain("Departments or locations"),
+                                        "option_groups": audience_options(departments, locations)},
+               optional=True),
+        _input("audience_text", "…or type an audience", {"type": "plain_text_input"},
+               optional=True, hint="e.g. Engineering,Sales · loc:Berlin · @ana@example.com · "
+                                   "-Contractors excludes"),
+        _input("schedule", "Send at", {"type": "datetimepicker"}, optional=True,
+               hint="Leave empty to send as soon as it is approved."),
+        _input("options", "Options", {"type": "checkboxes", "options": [
+            {"text": mrkdwn(ACK_LABEL), "value": "ack"},
+            {"text": mrkdwn("*Urgent*: marked as urgent for everyone"), "value": "urgent"},
+        ]}, optional=True),
+        _input("nudge", "Remind people who have not confirmed",
+               {"type": "static_select", "placeholder": plain("Don't remind"),
+                "options": nudges}, optional=True),
+    ]
+    return {
+        "type": "modal",
+        "callback_id": DRAFT_CALLBACK,
+        "title": plain("New announcement"),
+        "submit": plain("Preview"),
+        "close": plain("Cancel"),
+        "private_metadata": metadata(meta),
+        "blocks": blocks,
+    }
+
+
+def _value(values: dict[str, Any], block_id: str) -> dict[str, Any]:
+    return (values.get(block_id) or {}).get("value") or {}
+
+
+def _text(values: dict[str, Any], block_id: str) -> str:
+    return str(_value(values, block_id).get("value") or "").strip()
+
+
+def _selected(values: dict[str, Any], block_id: str) -> list[str]:
+    return [str(o.get("value")) for o in _value(values, block_id).get("selected_options") or []]
+
+
+def parse_draft(view: dict[str, Any], timezone: str) -> tuple[DraftRequest | None, dict[str, str]]:
+    """The form's answers as a ``DraftRequest``, or the errors to show under the fields."""
+    values = (view.get("state") or {}).get("values") or {}
+    errors: dict[str, str] = {}
+    title = _text(values, "title")
+    message = _text(values, "message")
+    if not message:
+        errors["message"] = "Write the announcement people will read."
+    picked = _selected(values, "audience")
+    typed = _text(values, "audience_text")
+    audience = ",".join(picked + ([typed] if typed else []))
+    if not audience:
+        errors["audience"] = "Choose who gets it, or type an audience below."
+    flags = set(_selected(values, "options"))
+    nudge_raw = str((_value(values, "nudge").get("selected_option") or {}).get("value") or "")
+    nudge: Every | None = parse_every(nudge_raw) if nudge_raw else None
+    if nudge is not None and "ack" not in flags:
+        errors["nudge"] = ("Reminders go to people who have not confirmed, so also tick "
+                           "“Ask recipients to confirm”.")
+    at: When | None = None
+    stamp = _value(values, "schedule").get("selected_date_time")
+    if stamp:
+        local = datetime.fromtimestamp(int(stamp), UTC).astimezone(zone(timezone))
+        at = parse_when(local.strftime("%Y-%m-%d %H:%M"))
+    if errors:
+        return None, errors
+    text = f"*{title}*\n{message}" if title else message
+    return DraftRequest(Kind.MESSAGE, text, audience=audience, at=at, nudge=nudge,
+                        ack="ack" in flags, urgent="urgent" in flags), {}
+
+
+def refusal_field(text: str) -> str:
+    """Under which field the domain's refusal of a form belongs."""
+    low = text.lower()
+    if any(w in low for w in ("audience", "department", "location", "email", "reaches",
+                               "scope", "covers")):
+        return "audience"
+    if any(w in low for w in ("past", "time zone", "schedule", "`at:")):
+        return "schedule"
+    return "message"
+
+
+def reject_view(announcement: str, meta: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "modal",
+        "callback_id": REJECT_CALLBACK,
+        "title": plain("Reject"),
+        "submit": plain("Reject"),
+        "close": plain("Back"),
+        "private_metadata": metadata(meta),
+        "blocks": [
+            {"type": "section", "text": mrkdwn(
+                f"You are rejecting *{escape(announcement)}*. The author will see your reason.")},
+            _input("reason", "Reason", {"type": "plain_text_input", "multiline": True,
+                                        "max_length": MAX_REASON_CHARS,
+                                        "placeholder": plain("What should the author change?")}),
+        ],
+    }
+
+
+def parse_reason(view: dict[str, Any]) -> tuple[str | None, dict[str, str]]:
+    values = (view.get("state") or {}).get("values") or {}
+    reason = _text(values, "reason")
+    if not reason:
+        return None, {"reason": "Say why, so the author knows what to change."}
+    if len(reason) > MAX_REASON_CHARS:
+        return None, {"reason": f"Keep it under {MAX_REASON_CHARS} characters."}
+    return reason, {}
+
+
+def notice_view(message: OutboundMessage) -> dict[str, Any]:
+    """A small modal with a reply, for clicks in the App Home (which has no thread to answer in)."""
+    blocks = message_blocks(message)[:VIEW_MAX_BLOCKS]
+    return {"type": "modal", "title": plain("Crier"), "close": plain("OK"), "blocks": blocks}

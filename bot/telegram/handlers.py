@@ -1,0 +1,347 @@
+"""Inbound Telegram updates -> the router, through python-telegram-bot's ``Application``.
+
+The application is built without an ``Updater``: the webhook route (or the
+long-polling task) hands each update to ``TelegramInbound.process``, which
+processes an ``update_id`` once. A Telegram user who is not linked to a
+directory entry can only ``/start`` and link.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from sqlalchemy import select
+from telegram import BotCommand, CallbackQuery, Update
+from telegram.constants import ChatType
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    PollAnswerHandler,
+    filters,
+)
+
+from announcements.errors import CrierError
+from announcements.types import OutboundMessage, Person, Purpose, Reply, parse_action
+from bot import grammar
+from bot.app import Runtime
+from bot.router import error_text
+from bot.telegram import linking, render
+from bot.telegram.platform import TelegramPlatform
+from storage.events import first_time
+from storage.models import Delivery
+
+log = logging.getLogger("crier.telegram")
+Context = ContextTypes.DEFAULT_TYPE
+
+PLATFORM = "telegram"
+#: Update types Crier asks Telegram for (webhook and long polling alike).
+ALLOWED_UPDATES = ("message", "callback_query", "poll_answer")
+NOT_LINKED = (
+    "I don't know you yet: until your Telegram account is linked to your work entry, "
+    "only /start works.\nSend /start to link it."
+)
+WELCOME = (
+    "Hi, I am Crier, your company's announcement bot.\n\n"
+    "To link this Telegram account, open the invite link your admin gave you, or send me "
+    "your work email address and I will send a one-time code to an account of yours that "
+    "is already linked (Slack or Teams)."
+)
+PRIVATE_ONLY = "Talk to me in a private chat for that: groups only take /crier report subscribe."
+DESCRIPTIONS = {
+    "start": "Link your Telegram account to your work entry",
+    "announce": "Draft an announcement (to: at: ack urgent remind:)",
+    "poll": 'Draft a poll: /poll "Question?" "Option" "Option"',
+    "remind": "Set up a recurring reminder (to: every:)",
+    "crier": "help, status, list, cancel, whoami, optout, report",
+    "unlink": "Unlink this Telegram account",
+}
+#: The chat commands are the grammar's; /start and /unlink are Telegram's own.
+COMMANDS = ("start", *grammar.USAGE, "unlink")
+
+
+def command_line(text: str) -> str:
+    """``/announce@crier_bot to:all Hi`` -> ``/announce to:all Hi``."""
+    head, sep, rest = text.strip().partition(" ")
+    return head.split("@", 1)[0] + sep + rest
+
+
+def poll_announcement(runtime: Runtime, poll_id: str) -> int | None:
+    """The announcement a native poll belongs to, from its delivery rows."""
+    with runtime.db.session() as s:
+        return s.execute(
+            select(Delivery.announcement_id).where(
+                Delivery.platform == PLATFORM, Delivery.purpose == Purpose.ANNOUNCEMENT.value,
+                Delivery.message_ref.endswith(f":{poll_id}", autoescape=True),  # type: ignore[union-attr]
+            ).limit(1)
+        ).scalar_one_or_none()
+
+
+class TelegramInbound:
+    """Everything a Telegram user can do, on top of the router."""
+
+    def __init__(self, runtime: Runtime, platform: TelegramPlatform) -> None:
+        self.runtime = runtime
+        self.platform = platform
+        self.router = runtime.router
+        self.app: Application[Any, Any, Any, Any, Any, Any] = (
+            ApplicationBuilder().bot(platform.bot).updater(None).job_queue(None).build()
+        )
+        self._ready = False
+        self._lock = asyncio.Lock()
+        message = filters.UpdateType.MESSAGE
+        self.app.add_handler(CommandHandler("start", self.on_start, filters=message))
+        self.app.add_handler(CommandHandler("unlink", self.on_unlink, filters=message))
+        self.app.add_handler(MessageHandler(filters.COMMAND & message, self.on_command))
+        self.app.add_handler(CallbackQueryHandler(self.on_button))
+        self.app.add_handler(PollAnswerHandler(self.on_poll_answer))
+        self.app.add_handler(MessageHandler(
+            filters.TEXT & ~filters.COMMAND & filters.ChatType.PRIVATE & message, self.on_text))
+        self.app.add_error_handler(self.on_error)
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Initialise the bot (getMe) and register the command list, once."""
+        async with self._lock:
+            if self._ready:
+                return
+            await self.platform.start()
+            await self.app.initialize()
+            await self.app.bot.set_my_commands(
+                [BotCommand(c, DESCRIPTIONS[c]) for c in COMMANDS])
+            self._ready = True
+
+    async def stop(self) -> None:
+        async with self._lock:
+            if self._ready:
+                await self.app.shutdown()
+                self._ready = False
+        await self.platform.stop()
+
+    async def process(self, data: dict[str, Any]) -> bool:
+        """Handle one update (webhook JSON); False when its ``update_id`` was seen before."""
+        await self.start()
+        update = Update.de_json(data, self.app.bot)
+        return await self.process_update(update)
+
+    async def process_update(self, update: Update) -> bool:
+        await self.start()
+        now = self.runtime.crier.clock.now()
+        if not await asyncio.to_thread(first_time, self.runtime.db, PLATFORM,
+                                       str(update.update_id), now):
+            log.info("telegram update %s was already processed", update.update_id)
+            return False
+        await self.app.process_update(update)
+        return True
+
+    # -- helpers ----------------------------------------------------------------------
+
+    async def _person(self, user_id: int) -> Person | None:
+        return await self.router.identify(PLATFORM, str(user_id))
+
+    async def _say(self, chat_id: int, text: str) -> None:
+        await self.platform.say(chat_id, OutboundMessage(text=text))
+
+    async def _show(self, chat_id: int, reply: Reply) -> None:
+        if reply.message is not None:
+            await self.platform.say(chat_id, reply.message)
+        for notice in reply.notices:
+            await self._say(chat_id, notice)
+
+    # -- handlers ---------------------------------------------------------------------
+
+    async def on_start(self, update: Update, context: Context) -> None:
+        user, chat = update.effective_user, update.effective_chat
+        if user is None or chat is None:
+            return
+        if chat.type != ChatType.PRIVATE:
+            await self._say(chat.id, f"Open a private chat with me to link: "
+                                     f"https://t.me/{self.platform.username}")
+            return
+        if context.args:
+            await self._redeem(user.id, chat.id, context.args[0])
+            return
+        person = await self._person(user.id)
+        if person is not None:
+            await self._say(chat.id, f"You are linked as {person.name} <{person.email}>.\n"
+                                     "Type /crier help to see what you can do.")
+        else:
+            await self._say(chat.id, WELCOME)
+
+    async def on_unlink(self, update: Update, context: Context) -> None:
+        user, chat = update.effective_user, update.effective_chat
+        if user is None or chat is None:
+            return
+        crier = self.runtime.crier
+        person = await asyncio.to_thread(linking.unlink, crier.db, crier.clock, PLATFORM,
+                                         str(user.id))
+        if person is None:
+            await self._say(chat.id, "This Telegram account is not linked. /start links it.")
+        else:
+            await self._say(chat.id, f"Unlinked: this Telegram account no longer gets Crier "
+                                     f"messages for {person.email}. /start links it again.")
+
+    async def on_command(self, update: Update, context: Context) -> None:
+        user, chat, message = update.effective_user, update.effective_chat, update.message
+        if user is None or chat is None or message is None or not message.text:
+            return
+        if await self._person(user.id) is None:
+            await self._say(chat.id, NOT_LINKED)
+            return
+        line = command_line(message.text)
+        if chat.type != ChatType.PRIVATE and not _is_report_command(line):
+            await self._say(chat.id, PRIVATE_ONLY)
+            return
+        reply = await self.router.text(PLATFORM, str(user.id), line, channel=str(chat.id))
+        await self._show(chat.id, reply)
+
+    async def on_text(self, update: Update, context: Context) -> None:
+        """Plain text in a private chat: the email or the code while linking."""
+        user, chat, message = update.effective_user, update.effective_chat, update.message
+        if user is None or chat is None or message is None or not message.text:
+            return
+        text = message.text.strip()
+        if await self._person(user.id) is not None:
+            await self._say(chat.id, "Commands start with a slash: type /crier help.")
+        elif linking.EMAIL.fullmatch(text):
+            await self._request_code(user.id, chat.id, text)
+        elif linking.VERIFY_CODE.fullmatch(text) or linking.INVITE_CODE.fullmatch(text):
+            await self._redeem(user.id, chat.id, text)
+        else:
+            await self._say(chat.id, NOT_LINKED)
+
+    async def on_button(self, update: Update, context: Context) -> None:
+        query = update.callback_query
+        if query is None or query.data is None:
+            return
+        user_id = query.from_user.id
+        if await self._person(user_id) is None:
+            await query.answer(NOT_LINKED[:200], show_alert=True)
+            return
+        shown = query.message if query.message is not None and query.message.is_accessible \
+            else None
+        ref = f"{shown.chat.id}:{shown.message_id}" if shown is not None else None
+        reply = await self.router.action(PLATFORM, str(user_id), query.data, ref)
+        if reply.update is not None and shown is not None:
+            await self._replace(shown.chat.id, shown.message_id, reply.update, query.data)
+        await self._answer(query, reply)
+
+    async def on_poll_answer(self, update: Update, context: Context) -> None:
+        """A vote on a native poll: the whole current choice; no options = retracted."""
+        answer = update.poll_answer
+        if answer is None or answer.user is None:
+            return  # answered on behalf of a chat: not a person Crier knows
+        ann_id = self.platform.polls.get(answer.poll_id) or await asyncio.to_thread(
+            poll_announcement, self.runtime, answer.poll_id)
+        if ann_id is None:
+            log.info("poll_answer for unknown poll %s", answer.poll_id)
+            return
+        person = await self._person(answer.user.id)
+        if person is None:
+            await self._say(answer.user.id, NOT_LINKED)
+            return
+        positions = [i + 1 for i in answer.option_ids]
+        try:
+            await asyncio.to_thread(self.runtime.crier.answer, person, ann_id, positions)
+        except CrierError as exc:
+            await self._say(answer.user.id, error_text(exc))
+
+    async def on_error(self, update: object, context: Context) -> None:
+        log.error("telegram update failed: %r", context.error, exc_info=context.error)
+
+    # -- linking ------------------------------------------------------------------------
+
+    async def _request_code(self, user_id: int, chat_id: int, email: str) -> None:
+        rt = self.runtime
+        trusted = tuple(n for n, p in rt.platforms.items()
+                        if n != PLATFORM and not p.identifies_by_email)
+        try:
+            request = await asyncio.to_thread(linking.request_code, rt.db, rt.crier.clock,
+                                              PLATFORM, str(user_id), email, trusted)
+        except CrierError as exc:
+            await self._say(chat_id, error_text(exc))
+            return
+        sent_on: list[str] = []
+        for platform, address in request.channels if request else ():
+            note = OutboundMessage(
+                title="Your Crier code for Telegram",
+                text=f"Someone asked to link a Telegram account to your Crier entry. If it "
+                     f"was you, send this code to the bot in Telegram: *{request.code}* "  # type: ignore[union-attr]
+                     f"(valid {linking.VERIFY_TTL.seconds // 60} minutes).\n\n"
+                     "If it was not you, ignore this message: nothing is linked without it.")
+            try:
+                await rt.platforms[platform].send(address, note)
+                sent_on.append(platform.capitalize())
+            except Exception as exc:  # noqa: BLE001 - one failed channel must not stop the rest
+                log.warning("could not send a link code on %s: %s", platform, exc)
+        if sent_on:
+            await self._say(chat_id, f"I sent a 6-digit code to your {' and '.join(sent_on)} "
+                                     "account. Type it here to finish linking.")
+        else:
+            # The same answer whether or not the email is known: no directory lookups for
+            # strangers.
+            await self._say(chat_id, (
+                f"I cannot send a code for {email}: it is not in the directory, or it is not "
+                "linked to Slack or Teams. Check the address, or ask your comms team or IT "
+                "for a Telegram invite link (`crier telegram invite EMAIL`)."))
+
+    async def _redeem(self, user_id: int, chat_id: int, code: str) -> None:
+        crier = self.runtime.crier
+        try:
+            linked = await asyncio.to_thread(linking.redeem, crier.db, crier.clock, PLATFORM,
+                                             str(user_id), str(chat_id), code)
+        except CrierError as exc:
+            await self._say(chat_id, error_text(exc))
+            return
+        who = f"{linked.person.name} <{linked.person.email}>"
+        if linked.already:
+            text = f"This account was already linked to {who}."
+        else:
+            text = (f"✓ Linked: this Telegram account is now {who}. Announcements reach you "
+                    "here. /crier whoami shows the link; /unlink removes it.")
+            if linked.replaced:
+                text += "\nYour previously linked Telegram account no longer gets messages."
+        await self._say(chat_id, text)
+
+    # -- buttons ------------------------------------------------------------------------
+
+    async def _replace(self, chat_id: int, message_id: int, message: OutboundMessage,
+                       action: str) -> None:
+        """Show what the click changed in the clicked message (the last part of a long
+        one). A Got it button becomes "✓ Acknowledged"."""
+        rendered = render.render(message)
+        markup = rendered.markup
+        parsed = parse_action(action)
+        if markup is None and parsed is not None and parsed.verb == "ack":
+            markup = render.acknowledged_keyboard(action)
+        try:
+            await self.platform.edit(chat_id, message_id, rendered.chunks[-1], markup)
+        except Exception as exc:  # noqa: BLE001 - the action itself succeeded
+            log.warning("could not update message %s:%s: %s", chat_id, message_id, exc)
+
+    async def _answer(self, query: CallbackQuery, reply: Reply) -> None:
+        if reply.message is not None and reply.message == reply.update:
+            # The clicked message already says it (a submitted draft): a toast is enough.
+            await query.answer(render.toast(reply.message.title or reply.message.text))
+            return
+        text = reply.message.text if reply.message is not None else ""
+        title = reply.message.title if reply.message is not None else None
+        short = None if title else render.toast(text)
+        refused = text.startswith("✗")
+        if short is None and refused and len(text) <= render.TOAST_CHARS:
+            short = text  # an alert shows several lines
+        await query.answer(short, show_alert=refused)
+        if reply.message is not None and short is None and query.message is not None:
+            await self.platform.say(query.message.chat.id, reply.message)
+
+
+def _is_report_command(line: str) -> bool:
+    words = line.lower().split()
+    return words[:2] == ["/crier", "report"] and len(words) >= 3 and words[2] in (
+        "subscribe", "unsubscribe")
