@@ -48,27 +48,37 @@ class AudienceSpec:
 
 @dataclass(frozen=True)
 class Member:
-    id: int
+    """A group of people who share a department and location, and how many they are.
+
+    Role scopes are departments and locations, so these groups are all a policy
+    check needs; a 100,000-person audience is a few dozen of them.
+    """
+
     department: str
     location: str | None
+    count: int = 1
 
 
 @dataclass
 class Resolved:
     spec: AudienceSpec
     members: list[Member]
+    where: ColumnElement[bool]
 
     @property
     def size(self) -> int:
-        return len(self.members)
+        return sum(m.count for m in self.members)
 
-    @property
-    def ids(self) -> list[int]:
-        return [m.id for m in self.members]
+    def person_ids(self, session: Session) -> list[int]:
+        """The recipients' ids, in id order (only fan-out needs them)."""
+        query = select(PersonRow.id).where(self.where).order_by(PersonRow.id)
+        return list(session.connection().execute(query).scalars())
 
     def by_department(self) -> list[tuple[str, int]]:
         """Departments by head count, largest first."""
-        counts = Counter(m.department for m in self.members)
+        counts: Counter[str] = Counter()
+        for m in self.members:
+            counts[m.department] += m.count
         return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
 
     def breakdown(self, limit: int = 6) -> str:
@@ -161,16 +171,19 @@ def resolve(session: Session, text: str) -> Resolved:
         where.append(not_(or_(*exclude)))
     if not include and not exclude:
         where.append(false())
+    condition = and_(*where)
     rows = session.execute(
-        select(PersonRow.id, PersonRow.department, PersonRow.location).where(and_(*where))
-    ).all()
-    members = [Member(r[0], r[1], r[2]) for r in rows]
+        select(PersonRow.department, PersonRow.location, func.count())
+        .where(condition)
+        .group_by(PersonRow.department, PersonRow.location)
+    ).tuples().all()
+    members = [Member(dept, loc, n) for dept, loc, n in rows]
     if not members:
         raise CrierError(
             f"the audience `{spec}` reaches nobody",
             "Check the exclusions, or that the directory has active people there.",
         )
-    return Resolved(spec, members)
+    return Resolved(spec, members, condition)
 
 
 def _unknown(what: str, name: str, known: list[str], other: list[str]) -> CrierError:

@@ -551,7 +551,7 @@ class Crier:
             ann.status = Status.SCHEDULED.value
             audit.record(s, now, "scheduled", announcement_id=ann.id, every=ann.every)
             return
-        ids = resolved.ids
+        ids = resolved.person_ids(s)
         if ann.kind == Kind.POLL and (opted := self._opted_out(s, "polls")):
             ids = [i for i in ids if i not in opted]
         due = self.due_times(s, ann, ids, ann.send_at or now)
@@ -765,7 +765,9 @@ def _check_fires(every: Every, tz: str, now: datetime) -> None:
 
 
 def _scope_refusal(grants: Grants, role: Role, resolved: Resolved) -> tuple[str, str]:
-    outside = Counter(m.department for m in uncovered(grants, role, resolved.members))
+    outside: Counter[str] = Counter()
+    for m in uncovered(grants, role, resolved.members):
+        outside[m.department] += m.count
     shown = ", ".join(f"{d} ({n})" for d, n in outside.most_common(4))
     scopes = ", ".join(sorted(grants.scopes(role))) or "nothing"
     return (

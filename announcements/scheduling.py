@@ -253,7 +253,7 @@ def _fire_reminder(sch: Scheduler, s: Session, ann_id: int, fire: datetime, now:
     if parent is None or parent.status != Status.SCHEDULED:
         return False
     resolved = resolve(s, parent.audience)
-    ids = resolved.ids
+    ids = resolved.person_ids(s)
     opted = sch.crier._opted_out(s, "reminders")
     ids = [i for i in ids if i not in opted]
     child = Announcement(

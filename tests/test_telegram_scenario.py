@@ -7,14 +7,13 @@ import re
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from sqlalchemy import select
 
-from announcements.types import DeliveryStatus
-from storage.models import Delivery, Vote
-from tests.factories import APPROVER, COMMS, ENG_LEAD, seed
+from announcements.types import DeliveryStatus, OutboundMessage, PollChoice, PollView
+from storage.models import Delivery, PollOption, Vote
+from tests.factories import COMMS, seed
 from tests.fakes.telegram_api import FakeTelegramAPI
-from tests.fakes.telegram_world import TelegramWorld
-
-CASEY, AVERY, ERIN, ENG1, ENG2 = 1001, 1002, 1003, 2001, 2002
+from tests.fakes.telegram_world import AVERY, CASEY, ENG1, ENG2, ERIN, TelegramWorld, linked_world
 
 
 @pytest.fixture
@@ -25,14 +24,21 @@ def api() -> Iterator[FakeTelegramAPI]:
 
 @pytest.fixture
 async def world(db, clock, api) -> AsyncIterator[TelegramWorld]:
-    ids = seed(db, clock)
-    async with TelegramWorld(api, db, clock, ids) as w:
-        for email, user in ((COMMS.email, CASEY), (APPROVER.email, AVERY),
-                            (ENG_LEAD.email, ERIN), ("eng1@example.com", ENG1),
-                            ("eng2@example.com", ENG2)):
-            said = await w.link(email, user)
-            assert said[-1].text.startswith("✓ Linked"), said[-1].text
+    async with linked_world(db, clock, api) as w:
         yield w
+
+
+def answers(world: TelegramWorld, ann: int) -> dict[int, list[int]]:
+    """person id -> the option positions they chose."""
+    with world.db.session() as s:
+        rows = s.execute(select(Vote.person_id, PollOption.position)
+                         .join(PollOption, PollOption.id == Vote.option_id)
+                         .where(Vote.announcement_id == ann)
+                         .order_by(PollOption.position)).tuples().all()
+    chosen: dict[int, list[int]] = {}
+    for person, position in rows:
+        chosen.setdefault(person, []).append(position)
+    return chosen
 
 
 def announcement_id(text: str | None) -> int:
@@ -130,10 +136,7 @@ async def test_draft_approve_receive_ack_vote_status(world: TelegramWorld, api):
     await world.vote(ENG1, poll1["id"], [1, 2])  # Sushi and Tacos
     await world.vote(ENG2, poll2["id"], [0])
     await world.vote(ENG2, poll2["id"], [])  # retracted
-    with world.db.session() as s:
-        votes = s.query(Vote).filter_by(announcement_id=poll_ann).all()
-    assert {(v.person_id, v.option_id) for v in votes} and {v.person_id for v in votes} == {
-        world.ids["eng1@example.com"]}
+    assert answers(world, poll_ann) == {world.ids["eng1@example.com"]: [2, 3]}
 
     status = (await world.say(CASEY, f"/crier status {ann}"))[-1].text
     assert "Acknowledged 1 of 7" in status
@@ -158,15 +161,15 @@ async def test_single_choice_vote_replaces_and_closed_poll_is_stopped(world: Tel
 
     await world.vote(ENG1, poll_message.poll["id"], [0])
     await world.vote(ENG1, poll_message.poll["id"], [1])
+    assert answers(world, ann) == {world.ids["eng1@example.com"]: [2]}
     status = (await world.say(CASEY, f"/crier status {ann}"))[-1].text
     assert "1. Yes: 0" in status and "2. No: 1" in status
 
     # When the domain closes the poll, the native poll is stopped (stopPoll).
     with world.db.session() as s:
-        row = s.query(Delivery).filter_by(announcement_id=ann, purpose="announcement").one()
+        row = s.execute(select(Delivery).where(Delivery.announcement_id == ann,
+                                               Delivery.purpose == "announcement")).scalar_one()
     assert row.status == DeliveryStatus.DELIVERED
-    from announcements.types import OutboundMessage, PollChoice, PollView
-
     closed = OutboundMessage(text="Parking?", poll=PollView(
         "Parking?", (PollChoice(f"vote:{ann}:1", "Yes"), PollChoice(f"vote:{ann}:2", "No")),
         closed=True))

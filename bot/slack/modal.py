@@ -14,7 +14,7 @@ from typing import Any
 from announcements.limits import MAX_REASON_CHARS
 from announcements.timespec import Every, When, parse_every, parse_when, zone
 from announcements.types import DraftRequest, Kind, OutboundMessage
-from bot.slack.blocks import VIEW_MAX_BLOCKS, escape, message_blocks, mrkdwn, plain
+from bot.slack.blocks import escape, message_blocks, mrkdwn, plain
 
 DRAFT_CALLBACK = "crier_draft"
 REJECT_CALLBACK = "crier_reject"
@@ -72,7 +72,8 @@ def _input(block_id: str, label: str, element: dict[str, Any], *, optional: bool
     return block
 
 
-def draft_view(departments: list[str], locations: list[str], meta: dict[str, Any]) -> dict[str, Any]:
+def draft_view(departments: list[str], locations: list[str],
+               meta: dict[str, Any]) -> dict[str, Any]:
     """The drafting form ``/announce`` opens."""
     nudges = [_option(text, value) for value, text in NUDGES]
     blocks = [
@@ -194,5 +195,5 @@ def parse_reason(view: dict[str, Any]) -> tuple[str | None, dict[str, str]]:
 
 def notice_view(message: OutboundMessage) -> dict[str, Any]:
     """A small modal with a reply, for clicks in the App Home (which has no thread to answer in)."""
-    blocks = message_blocks(message)[:VIEW_MAX_BLOCKS]
-    return {"type": "modal", "title": plain("Crier"), "close": plain("OK"), "blocks": blocks}
+    return {"type": "modal", "title": plain("Crier"), "close": plain("OK"),
+            "blocks": message_blocks(message)}

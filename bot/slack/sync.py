@@ -15,6 +15,7 @@ Rules, each applied once below:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -305,9 +306,13 @@ async def link_by_email(db: Database, client: AsyncWebClient, user_id: str, cloc
     if not email or user.get("deleted") or user.get("is_bot") or user.get("is_restricted") \
             or user.get("is_ultra_restricted"):
         return False
+    return await asyncio.to_thread(_link_email, db, email, user_id, clock)
+
+
+def _link_email(db: Database, email: str, user_id: str, clock: Clock) -> bool:
     with db.session() as s:
-        person = s.execute(
-            select(Person).where(func.lower(Person.email) == email, Person.active.is_(True))  # type: ignore[attr-defined]
+        person = s.execute(select(Person).where(
+            func.lower(Person.email) == email, Person.active.is_(True))  # type: ignore[attr-defined]
         ).scalar_one_or_none()
         if person is None or person.id is None:
             return False

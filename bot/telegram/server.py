@@ -16,6 +16,7 @@ import logging
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from telegram import Update
 from telegram.error import RetryAfter, TelegramError
 
 from announcements.ports import DeliveryError
@@ -68,10 +69,11 @@ class TelegramServer:
         if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
             return _error(400, "not a Telegram update: no integer update_id")
         try:
-            await self.inbound.process(data)
-        except (KeyError, TypeError, ValueError) as exc:
+            update = Update.de_json(data, self.inbound.app.bot)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             log.warning("malformed Telegram update %s: %r", data.get("update_id"), exc)
             return _error(400, "malformed Telegram update")
+        await self.inbound.process_update(update)
         return JSONResponse({"ok": True})
 
     async def poll(self, stop: asyncio.Event) -> None:

@@ -34,7 +34,7 @@ BLOCKED = "Forbidden: bot was blocked by the user"
 #: Parameters PTB sends as plain strings; everything else is JSON-encoded.
 TEXT_FIELDS = frozenset({
     "text", "caption", "question", "url", "secret_token", "callback_query_id", "parse_mode",
-    "description", "short_description", "explanation", "chat_id",
+    "description", "short_description", "explanation",
 })
 ALLOWED_TAGS = frozenset({
     "b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre",
@@ -332,10 +332,13 @@ class FakeTelegramAPI:
             raise ApiError(400, "Bad Request: poll options length must not exceed 100")
         poll = {
             "id": str(next(self._poll_ids)), "question": question,
-            "options": [{"text": o, "voter_count": 0} for o in options],
+            "options": [{"text": o, "voter_count": 0, "persistent_id": f"o{i}"}
+                        for i, o in enumerate(options)],
             "total_voter_count": 0, "is_closed": bool(p.get("is_closed", False)),
             "is_anonymous": p.get("is_anonymous", True) is not False, "type": "regular",
             "allows_multiple_answers": bool(p.get("allows_multiple_answers", False)),
+            "allows_revoting": p.get("allows_revoting", True) is not False,
+            "members_only": bool(p.get("members_only", False)),
         }
         msg = self._add(int(p["chat_id"]), poll=poll)
         return self._message_json(msg)
@@ -538,7 +541,8 @@ class Updates:
 
     def poll_answer(self, user_id: int, poll_id: str, option_ids: list[int]) -> dict[str, Any]:
         return {"update_id": next(self._ids), "poll_answer": {
-            "poll_id": poll_id, "user": self._user(user_id), "option_ids": option_ids}}
+            "poll_id": poll_id, "user": self._user(user_id), "option_ids": option_ids,
+            "option_persistent_ids": [f"o{i}" for i in option_ids]}}
 
 
 def all_text(messages: list[ChatMessage]) -> Iterator[str]:

@@ -7,7 +7,8 @@ what the bot sends is read back from the fake's chats.
 
 from __future__ import annotations
 
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import fields
 from typing import Any
 
@@ -23,9 +24,14 @@ from bot.telegram import make_platform, plugin
 from bot.telegram.linking import create_invite
 from bot.telegram.server import SECRET_HEADER
 from storage.db import Database
+from tests.factories import APPROVER, COMMS, ENG_LEAD, seed
 from tests.fakes.telegram_api import ChatMessage, FakeTelegramAPI, Updates
 
 SECRET = "webhook-secret_42"
+#: Telegram user ids (= private chat ids) of the people the scenarios link.
+CASEY, AVERY, ERIN, SAM, ENG1, ENG2 = 1001, 1002, 1003, 1004, 2001, 2002
+LINKED = {COMMS.email: CASEY, APPROVER.email: AVERY, ENG_LEAD.email: ERIN,
+          "eng1@example.com": ENG1, "eng2@example.com": ENG2}
 
 
 def settings_for(api: FakeTelegramAPI, db: Database, **overrides: Any) -> Settings:
@@ -129,3 +135,19 @@ class TelegramWorld:
                 return message
         raise AssertionError(f"no message with button {data!r} in chat {user_id}: "
                              f"{[m.text for m in self.api.chat(user_id)]}")
+
+
+@asynccontextmanager
+async def linked_world(db: Database, clock: ManualClock, api: FakeTelegramAPI,
+                       linked: dict[str, int] | None = None,
+                       others: dict[str, ChatPlatform] | None = None,
+                       identities: dict[str, dict[str, str]] | None = None,
+                       ) -> AsyncIterator[TelegramWorld]:
+    """The test company, with ``linked`` (email -> Telegram user id) linked by invite."""
+    ids = seed(db, clock, identities=identities)
+    async with TelegramWorld(api, db, clock, ids, others) as world:
+        for email, user in (LINKED if linked is None else linked).items():
+            said = await world.link(email, user)
+            assert said[-1].text.startswith("✓ Linked"), said[-1].text
+        api.reset()
+        yield world
