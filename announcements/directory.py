@@ -33,6 +33,7 @@ from zoneinfo import available_timezones
 from sqlalchemy import Table, delete, func, insert, update
 from sqlmodel import Session, SQLModel, select
 
+from announcements import audit
 from announcements.clock import Clock, SystemClock
 from announcements.errors import CrierError
 from announcements.timespec import zone
@@ -162,8 +163,21 @@ def import_csv(db: Database, source: str | Path | TextIO, clock: Clock) -> Impor
         if problems:
             raise DirectoryImportError(problems)
         plan = _plan(rows, stored, clock)
+        admins_before = _admin_count(session)
         _execute(session, plan, clock)
+        if admins_before and not _admin_count(session):
+            raise DirectoryImportError(
+                ["the roles column of this file would take the admin role from everyone"],
+                "Give at least one person `admin` in the roles column (or leave the cell of "
+                "today's admins as it is). Nothing was imported.",
+            )
     return plan.result
+
+
+def _admin_count(session: Session) -> int:
+    return session.execute(
+        select(func.count()).select_from(RoleGrant).where(RoleGrant.role == Role.ADMIN.value)
+    ).scalar_one()
 
 
 def _read_records(source: str | Path | TextIO) -> list[tuple[int, list[str]]]:
@@ -462,6 +476,13 @@ def _plan(rows: list[_Row], stored: _Stored, clock: Clock) -> _Plan:
     now = clock.now()
     plan = _Plan()
     created = updated = unchanged = 0
+    # One spelling per department and location: the directory's, else the file's first.
+    spellings = {"department": dict(stored.departments), "location": dict(stored.locations)}
+    for row in rows:
+        for column, known in spellings.items():
+            value = row.person.get(column)
+            if value:
+                row.person[column] = known.setdefault(value.lower(), value)
     for row in rows:
         current = stored.people.get(row.email)
         if current is None:
@@ -623,6 +644,8 @@ def grant_role(
         assert person.id is not None
         session.add(RoleGrant(person_id=person.id, role=the_role.value, scope=the_scope))
         _touch(session, person, clock)
+        audit.record(session, (clock or SystemClock()).now(), "role_granted",
+                     person=person.email, role=the_role.value, scope=the_scope)
         return f"Granted {what} to {_who(person)}."
 
 
@@ -643,8 +666,13 @@ def revoke_role(
                 f"nothing to revoke. Their roles: {held}."
             )
         what = describe_grant(grant.role, grant.scope)
+        if grant.role == Role.ADMIN.value and _admin_count(session) == 1:
+            raise CrierError(f"{_who(person)} is the last admin",
+                             "Grant admin to someone else first, then revoke this one.")
         session.delete(grant)
         _touch(session, person, clock)
+        audit.record(session, (clock or SystemClock()).now(), "role_revoked",
+                     person=person.email, role=grant.role, scope=grant.scope)
         return f"Revoked {what} from {_who(person)}."
 
 

@@ -27,10 +27,11 @@ class Status(StrEnum):
     SENT = "sent"
     REJECTED = "rejected"
     CANCELLED = "cancelled"
+    RECALLED = "recalled"  # taken back from people's chats after sending
 
 
 #: Statuses from which nothing more will be sent.
-FINAL_STATUSES = frozenset({Status.SENT, Status.REJECTED, Status.CANCELLED})
+FINAL_STATUSES = frozenset({Status.SENT, Status.REJECTED, Status.CANCELLED, Status.RECALLED})
 
 
 class Role(StrEnum):
@@ -62,6 +63,13 @@ class Purpose(StrEnum):
     APPROVAL = "approval"  # an approval request to an approver
     OUTCOME = "outcome"  # approved / rejected notice to the author
     NUDGE = "nudge"
+    PROGRESS = "progress"  # the author's live status message while it sends
+    EDIT_REQUEST = "edit_request"  # an edit of a sent announcement, to an approver
+    EDIT_OUTCOME = "edit_outcome"  # the edit was approved / rejected, to its editor
+
+
+#: Purposes sent in bulk (one row per recipient); others are small and go first.
+BULK_PURPOSES = frozenset({Purpose.ANNOUNCEMENT, Purpose.NUDGE})
 
 
 @dataclass(frozen=True)
@@ -158,7 +166,8 @@ class Action:
         return base if self.arg is None else f"{base}:{self.arg}"
 
 
-ACTION_VERBS = frozenset({"ack", "vote", "submit", "discard", "approve", "reject"})
+ACTION_VERBS = frozenset({"ack", "vote", "submit", "discard", "approve", "reject",
+                          "approve-edit", "reject-edit"})
 
 
 def parse_action(raw: str) -> Action | None:

@@ -134,7 +134,10 @@ class Delivery(SQLModel, table=True):
         UniqueConstraint(
             "announcement_id", "person_id", "platform", "purpose", name="uq_delivery"
         ),
-        Index("ix_delivery_due", "status", "next_attempt_at"),
+        # Claiming: due rows of one platform, small messages (priority 0) first.
+        Index("ix_delivery_claim", "platform", "status", "priority", "next_attempt_at", "id"),
+        # Progress counts and "is anything still open" per announcement.
+        Index("ix_delivery_progress", "announcement_id", "purpose", "status"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -144,6 +147,8 @@ class Delivery(SQLModel, table=True):
     purpose: str = Field(default="announcement", max_length=20)
     # What the engine must do next: "send", or "update"/"delete" the sent message.
     action: str = Field(default="send", max_length=10)
+    # 0: approval requests, outcomes, progress (go first); 1: bulk sends to an audience.
+    priority: int = 0
     address: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     status: str = Field(max_length=20)
     attempts: int = 0
@@ -253,3 +258,25 @@ class JobRun(SQLModel, table=True):
     ran_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     late_seconds: int = 0
     detail: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class Correction(SQLModel, table=True):
+    """An edit of an announcement that was already approved. Recipients see the new
+    text only once another approver has approved it (``status`` "approved")."""
+
+    __tablename__ = "correction"
+
+    id: int | None = Field(default=None, primary_key=True)
+    announcement_id: int = Field(foreign_key="announcement.id", index=True)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    # pending_approval | approved | rejected | superseded
+    status: str = Field(max_length=20)
+    editor_id: int = Field(foreign_key="person.id")
+    decided_by_id: int | None = Field(default=None, foreign_key="person.id")
+    reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # Delivered messages queued for an in-place update when it was approved.
+    targets: int = 0
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    decided_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )

@@ -257,13 +257,14 @@ def test_roles_column_grants_roles_and_replaces_them_on_reimport(db, clock):
             email,name,department,location,roles
             ana@example.com,Ana,Engineering,Berlin,author:Engineering
             ben@example.com,Ben,Sales,London,author:loc:London
-            cy@example.com,Cy,Sales,London,
+            cy@example.com,Cy,Sales,London,admin
         """),
         clock,
     )
 
-    assert result.summary() == "3 people: 0 added, 1 updated, 2 unchanged"
+    assert result.summary() == "3 people: 0 added, 2 updated, 1 unchanged"
     assert grants(db, "ana@example.com") == {("author", "Engineering")}
+    assert grants(db, "cy@example.com") == {("admin", "*")}
 
 
 def test_without_a_roles_column_roles_are_left_alone(db, clock):
@@ -489,3 +490,54 @@ def test_the_sample_company_is_what_its_script_generates():
 
     assert committed[0] == list(script.COLUMNS)
     assert committed[1:] == expected
+
+
+# ---------------------------------------------------------------- safety rails
+
+
+def test_department_spelling_follows_the_directory(company, clock):
+    import_csv(company, source("""\
+        email,name,department,location
+        erik.lund@example.com,Erik Lund,engineering,BERLIN
+        fay.moss@example.com,Fay Moss,Legal,london
+        gus.hart@example.com,Gus Hart,LEGAL,
+    """), clock)
+    stored = people(company)
+    assert (stored["erik.lund@example.com"].department,
+            stored["erik.lund@example.com"].location) == ("Engineering", "Berlin")
+    assert stored["fay.moss@example.com"].location == "London"
+    assert stored["gus.hart@example.com"].department == "Legal"  # the file's first spelling
+
+
+def test_an_import_may_not_remove_every_admin(db, clock):
+    import_csv(db, source("""\
+        email,name,department,roles
+        sam@example.com,Sam,IT,admin
+        kim@example.com,Kim,IT,author:*
+    """), clock)
+    before = snapshot(db)
+    with pytest.raises(DirectoryImportError) as caught:
+        import_csv(db, source("""\
+            email,name,department,roles
+            sam@example.com,Sam,IT,
+            kim@example.com,Kim,IT,author:*
+        """), clock)
+    assert "take the admin role from everyone" in str(caught.value)
+    assert snapshot(db) == before
+
+
+def test_the_last_admin_cannot_be_revoked_and_changes_are_audited(db, clock):
+    from storage.models import AuditEvent
+
+    import_csv(db, source("""\
+        email,name,department,roles
+        sam@example.com,Sam,IT,admin
+        kim@example.com,Kim,IT,
+    """), clock)
+    with pytest.raises(CrierError, match="the last admin"):
+        revoke_role(db, "sam@example.com", "admin", clock=clock)
+    grant_role(db, "kim@example.com", "admin", clock=clock)
+    assert "Revoked" in revoke_role(db, "sam@example.com", "admin", clock=clock)
+    with db.session() as session:
+        actions = [e.action for e in session.exec(select(AuditEvent)).all()]
+    assert actions == ["role_granted", "role_revoked"]

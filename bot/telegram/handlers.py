@@ -12,7 +12,7 @@ import asyncio
 import logging
 from typing import Any
 
-from sqlalchemy import select
+from sqlmodel import col, select
 from telegram import BotCommand, CallbackQuery, Update
 from telegram.constants import ChatType
 from telegram.ext import (
@@ -77,7 +77,7 @@ def poll_announcement(runtime: Runtime, poll_id: str) -> int | None:
         return s.execute(
             select(Delivery.announcement_id).where(
                 Delivery.platform == PLATFORM, Delivery.purpose == Purpose.ANNOUNCEMENT.value,
-                Delivery.message_ref.endswith(f":{poll_id}", autoescape=True),  # type: ignore[union-attr]
+                col(Delivery.message_ref).endswith(f":{poll_id}", autoescape=True),
             ).limit(1)
         ).scalar_one_or_none()
 

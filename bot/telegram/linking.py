@@ -24,9 +24,9 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from announcements import audit
 from announcements.clock import Clock
@@ -68,7 +68,7 @@ class Linked:
 
 def _person(s: Session, email: str) -> PersonRow | None:
     row = s.execute(
-        select(PersonRow).where(PersonRow.email == email.strip().lower())
+        select(PersonRow).where(col(PersonRow.email) == email.strip().lower())
     ).scalar_one_or_none()
     return row if row is not None and row.active else None
 
@@ -104,8 +104,8 @@ def request_code(db: Database, clock: Clock, platform: str, account: str, email:
     with db.session() as s:
         asked = s.execute(
             select(func.count()).select_from(LinkCode).where(
-                LinkCode.platform == platform, LinkCode.platform_user_id == account,
-                LinkCode.purpose == "verify", LinkCode.created_at >= now - WINDOW)
+                col(LinkCode.platform) == platform, col(LinkCode.platform_user_id) == account,
+                col(LinkCode.purpose) == "verify", col(LinkCode.created_at) >= now - WINDOW)
         ).scalar_one()
         if asked >= MAX_CODE_REQUESTS:
             raise CrierError("you have asked for several codes in the last hour",
@@ -115,8 +115,8 @@ def request_code(db: Database, clock: Clock, platform: str, account: str, email:
             return None
         channels = tuple(s.execute(
             select(Identity.platform, func.coalesce(Identity.address, Identity.platform_user_id))
-            .where(Identity.person_id == row.id,
-                   Identity.platform.in_(trusted))  # type: ignore[attr-defined]
+            .where(col(Identity.person_id) == row.id,
+                   col(Identity.platform).in_(trusted))
         ).tuples().all())
         if not channels:
             return None
@@ -141,17 +141,17 @@ def redeem(db: Database, clock: Clock, platform: str, account: str, address: str
     with db.session() as s:
         wrong = s.execute(
             select(func.count()).select_from(AuditEvent).where(
-                AuditEvent.action == "link_failed", AuditEvent.detail == key,
-                AuditEvent.at >= now - WINDOW)
+                col(AuditEvent.action) == "link_failed", col(AuditEvent.detail) == key,
+                col(AuditEvent.at) >= now - WINDOW)
         ).scalar_one()
         if wrong >= MAX_WRONG_CODES:
             raise CrierError("too many wrong codes from this account",
                              "Wait an hour, or ask your admin for a new invite link.")
         link = s.execute(
             select(LinkCode).where(
-                LinkCode.code_hash == hash_code(code), LinkCode.platform == platform,
-                LinkCode.used_at.is_(None),  # type: ignore[union-attr]
-                LinkCode.expires_at > now, LinkCode.attempts < MAX_WRONG_CODES)
+                col(LinkCode.code_hash) == hash_code(code), col(LinkCode.platform) == platform,
+                col(LinkCode.used_at).is_(None),
+                col(LinkCode.expires_at) > now, col(LinkCode.attempts) < MAX_WRONG_CODES)
         ).scalars().first()
         if link is not None and link.purpose == "verify" and link.platform_user_id != account:
             link = None  # a verification code works only for the account that asked for it
@@ -172,20 +172,20 @@ def _link(s: Session, link: LinkCode, platform: str, account: str, address: str,
     if person_row is None or not person_row.active:
         raise NotFound("the person this code was for is no longer in the directory")
     mine = s.execute(select(Identity).where(
-        Identity.platform == platform, Identity.platform_user_id == account)
+        col(Identity.platform) == platform, col(Identity.platform_user_id) == account)
     ).scalar_one_or_none()
     if mine is not None and mine.person_id != link.person_id:
         raise CrierError("this account is already linked to someone else's entry",
                          "Send /unlink first if this is your account and the link is wrong.")
     link.used_at = now
     s.execute(update(LinkCode).where(  # other open codes for this link are void now
-        LinkCode.person_id == link.person_id, LinkCode.platform == platform,
-        LinkCode.used_at.is_(None)).values(used_at=now))  # type: ignore[union-attr]
+        col(LinkCode.person_id) == link.person_id, col(LinkCode.platform) == platform,
+        col(LinkCode.used_at).is_(None)).values(used_at=now))
     if mine is not None:
         mine.address = address
         return Linked(to_person(person_row), already=True)
     previous = s.execute(select(Identity).where(
-        Identity.person_id == link.person_id, Identity.platform == platform)
+        col(Identity.person_id) == link.person_id, col(Identity.platform) == platform)
     ).scalar_one_or_none()
     replaced = previous.platform_user_id if previous else None
     if previous is not None:
@@ -206,8 +206,8 @@ def _link(s: Session, link: LinkCode, platform: str, account: str, address: str,
 def _wrong_code(s: Session, platform: str, account: str, now: datetime) -> None:
     s.add(AuditEvent(at=now, action="link_failed", detail=_failure_key(platform, account)))
     s.execute(update(LinkCode).where(
-        LinkCode.platform == platform, LinkCode.platform_user_id == account,
-        LinkCode.purpose == "verify", LinkCode.used_at.is_(None),  # type: ignore[union-attr]
+        col(LinkCode.platform) == platform, col(LinkCode.platform_user_id) == account,
+        col(LinkCode.purpose) == "verify", col(LinkCode.used_at).is_(None),
     ).values(attempts=LinkCode.attempts + 1))
 
 
@@ -216,12 +216,12 @@ def unlink(db: Database, clock: Clock, platform: str, account: str) -> Person | 
     now = clock.now()
     with db.session() as s:
         row = s.execute(select(Identity).where(
-            Identity.platform == platform, Identity.platform_user_id == account)
+            col(Identity.platform) == platform, col(Identity.platform_user_id) == account)
         ).scalar_one_or_none()
         if row is None:
             return None
         person = s.get(PersonRow, row.person_id)
-        s.execute(delete(Identity).where(Identity.id == row.id))
+        s.execute(delete(Identity).where(col(Identity.id) == row.id))
         audit.record(s, now, "unlinked", actor_id=row.person_id, platform=platform,
                      account=account)
         return to_person(person) if person else None

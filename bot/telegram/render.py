@@ -89,8 +89,8 @@ def _blocks(message: OutboundMessage, with_text: bool = True) -> list[_Block]:
     if message.title:
         blocks.append(_Block(message.title.strip(), "title"))
     if with_text and message.text.strip():
-        blocks += [_Block(p.strip("\n"), "text") for p in re.split(r"\n\s*\n", message.text)
-                   if p.strip()]
+        paragraphs = re.split(r"\n\s*\n", message.text)
+        blocks += [_Block(p.strip("\n").rstrip(), "text") for p in paragraphs if p.strip()]
     if message.footer:
         blocks.append(_Block(message.footer.strip(), "footer"))
     return blocks

@@ -183,6 +183,7 @@ def upgrade() -> None:
     sa.Column('platform', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
     sa.Column('purpose', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
     sa.Column('action', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+    sa.Column('priority', sa.Integer(), nullable=False),
     sa.Column('address', sa.Text(), nullable=True),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
@@ -201,8 +202,28 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('delivery', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_delivery_announcement_id'), ['announcement_id'], unique=False)
-        batch_op.create_index('ix_delivery_due', ['status', 'next_attempt_at'], unique=False)
+        batch_op.create_index('ix_delivery_claim', ['platform', 'status', 'priority', 'next_attempt_at', 'id'], unique=False)
+        batch_op.create_index('ix_delivery_progress', ['announcement_id', 'purpose', 'status'], unique=False)
         batch_op.create_index(batch_op.f('ix_delivery_person_id'), ['person_id'], unique=False)
+
+    op.create_table('correction',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('announcement_id', sa.Integer(), nullable=False),
+    sa.Column('text', sa.Text(), nullable=False),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('editor_id', sa.Integer(), nullable=False),
+    sa.Column('decided_by_id', sa.Integer(), nullable=True),
+    sa.Column('reason', sa.Text(), nullable=True),
+    sa.Column('targets', sa.Integer(), nullable=False),
+    sa.Column('created_at', storage.types.UTCDateTime(), nullable=False),
+    sa.Column('decided_at', storage.types.UTCDateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['announcement_id'], ['announcement.id'], ),
+    sa.ForeignKeyConstraint(['decided_by_id'], ['person.id'], ),
+    sa.ForeignKeyConstraint(['editor_id'], ['person.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('correction', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_correction_announcement_id'), ['announcement_id'], unique=False)
 
     op.create_table('poll_option',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -267,9 +288,14 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_poll_option_announcement_id'))
 
     op.drop_table('poll_option')
+    with op.batch_alter_table('correction', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_correction_announcement_id'))
+
+    op.drop_table('correction')
     with op.batch_alter_table('delivery', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_delivery_person_id'))
-        batch_op.drop_index('ix_delivery_due')
+        batch_op.drop_index('ix_delivery_progress')
+        batch_op.drop_index('ix_delivery_claim')
         batch_op.drop_index(batch_op.f('ix_delivery_announcement_id'))
 
     op.drop_table('delivery')
