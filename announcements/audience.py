@@ -116,7 +116,7 @@ def _suggest(name: str, known: list[str]) -> list[str]:
     lowered = {k.lower(): k for k in known}
     hits = difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.5)
     hits += [k for low, k in lowered.items() if name.lower() in low and k not in hits]
-    return [lowered[h] if h in lowered else h for h in hits][:3]
+    return [lowered.get(h, h) for h in hits][:3]
 
 
 def resolve(session: Session, text: str) -> Resolved:
@@ -127,10 +127,14 @@ def resolve(session: Session, text: str) -> Resolved:
     """
     spec = parse_audience(text)
     active = PersonRow.active == true()
-    departments = session.execute(select(PersonRow.department).where(active).distinct()).scalars().all()
+    departments = session.execute(
+        select(PersonRow.department).where(active).distinct()
+    ).scalars().all()
     locations = [
         loc
-        for loc in session.execute(select(PersonRow.location).where(active).distinct()).scalars().all()
+        for loc in session.execute(
+            select(PersonRow.location).where(active).distinct()
+        ).scalars().all()
         if loc
     ]
     dept_by_lower = {str(d).lower(): str(d) for d in departments}
@@ -190,7 +194,8 @@ def _unknown(what: str, name: str, known: list[str], other: list[str]) -> CrierE
     close = _suggest(name, known)
     if what == "department" and name.lower() in {o.lower() for o in other}:
         return CrierError(
-            f"`{name}` is a location, not a department", f"Write `loc:{name}` to reach everyone there."
+            f"`{name}` is a location, not a department",
+            f"Write `loc:{name}` to reach everyone there.",
         )
     if close:
         shown = ", ".join(f"`loc:{c}`" if what == "location" else f"`{c}`" for c in close)

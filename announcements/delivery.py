@@ -17,6 +17,7 @@ Rules:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import random
@@ -386,7 +387,5 @@ class DeliveryEngine:
             if claimed:
                 continue
             lane.wake.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(lane.wake.wait(), self.config.idle_poll)
-            except TimeoutError:
-                pass

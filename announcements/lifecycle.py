@@ -36,8 +36,15 @@ from announcements.limits import (
     MIN_POLL_OPTIONS,
 )
 from announcements.outbox import Channels, enqueue
+from announcements.policy import (
+    Grants,
+    approvers_for,
+    grants_of,
+    may_approve,
+    may_author,
+    uncovered,
+)
 from announcements.quiet import QuietHours
-from announcements.policy import Grants, approvers_for, grants_of, may_approve, may_author, uncovered
 from announcements.timespec import Every, When, zone
 from announcements.types import (
     DeliveryAction,
@@ -687,7 +694,9 @@ class Crier:
         ).tuples().all()
         return {pos: n for pos, n in rows}
 
-    def _my_choices(self, s: Session, ann_id: int, pid: int, options: list[PollOption]) -> list[str]:
+    def _my_choices(
+        self, s: Session, ann_id: int, pid: int, options: list[PollOption]
+    ) -> list[str]:
         ids = set(s.execute(select(Vote.option_id).where(Vote.announcement_id == ann_id,
                                                       Vote.person_id == pid)).scalars())
         return [o.label for o in options if o.id in ids]

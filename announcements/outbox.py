@@ -1,27 +1,48 @@
-"""Writing to the durable outbox: one delivery row per (announcement, person,
-platform, purpose), in the caller's transaction.
+"""The durable outbox: delivery rows written in the caller's transaction
+(``enqueue``), then claimed under a lease and recorded by the delivery engine
+(``Outbox``).
 
-A person gets each message on one platform: the first of the configured
-order on which they are reachable. Someone reachable nowhere gets a row marked
-``unreachable`` so reports count them instead of forgetting them.
+Rules:
+- One row per (announcement, person, platform, purpose). A person gets each
+  message on one platform: the first of the configured order on which they are
+  reachable. Someone reachable nowhere gets a row marked ``unreachable`` so
+  reports count them instead of forgetting them.
+- A claim leases due rows to one worker (``FOR UPDATE SKIP LOCKED`` on
+  PostgreSQL, so several processes share the work without sending a row twice).
+  Small messages (approval requests, outcomes, progress) are claimed before bulk
+  sends, so a 100,000-person broadcast never delays an approval request.
+- A row whose lease expired (its worker died) is due again; each claim counts
+  an attempt, so a row that keeps killing workers ends ``failed``.
+- A result is written only by the worker that still holds the row's lease.
+- A copy delivered while the announcement changed under it (recalled, edited,
+  poll closed) is queued again at once to be deleted or updated.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import islice
+from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import and_, bindparam, exists, func, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
-from announcements.types import DeliveryStatus, Purpose
-from storage.models import Delivery, Identity
+from announcements.types import BULK_PURPOSES, DeliveryAction, DeliveryStatus, Purpose, Status
+from storage.db import Database
+from storage.models import Announcement, AuditEvent, Correction, Delivery, Identity
 from storage.models import Person as PersonRow
 
 CHUNK = 5_000
 NO_PLATFORM = "none"
+DELIVERY = Delivery.__table__  # type: ignore[attr-defined]
+ANNOUNCEMENT = Announcement.__table__  # type: ignore[attr-defined]
+CORRECTION = Correction.__table__  # type: ignore[attr-defined]
+AUDIT = AuditEvent.__table__  # type: ignore[attr-defined]
+BULK = sorted(p.value for p in BULK_PURPOSES)
+OPEN = (DeliveryStatus.PENDING.value, DeliveryStatus.SENDING.value)
 
 
 @dataclass(frozen=True)
@@ -57,23 +78,32 @@ def enqueue(
     now: datetime,
     not_before: dict[int, datetime] | datetime | None = None,
 ) -> int:
-    """Write delivery rows for ``person_ids``; return how many were written."""
+    """Write delivery rows for ``person_ids``; return how many were written.
+
+    People are looked up a chunk at a time, so a 100,000-person audience never
+    sits in memory with all its identities at once.
+    """
     preference = channels.preference
     needs_identity = [p for p in preference if p not in channels.by_email]
-    addresses: dict[int, dict[str, str]] = {}
-    if needs_identity:
-        for pid, platform, user_id, address in session.execute(
-            select(
-                Identity.person_id, Identity.platform, Identity.platform_user_id, Identity.address
-            ).where(Identity.platform.in_(needs_identity))  # type: ignore[attr-defined]
-        ):
-            addresses.setdefault(pid, {})[platform] = address or user_id
-    emails: dict[int, str] = {}
-    if any(p in channels.by_email for p in preference):
-        emails = dict(session.execute(select(PersonRow.id, PersonRow.email)).tuples().all())
-
+    wants_email = any(p in channels.by_email for p in preference)
+    priority = 1 if purpose in BULK_PURPOSES else 0
     written = 0
-    for batch in _chunks(person_ids, CHUNK):
+    for batch in _chunks(dict.fromkeys(person_ids), CHUNK):
+        addresses: dict[int, dict[str, str]] = {}
+        if needs_identity:
+            for pid, platform, user_id, address in session.execute(
+                select(Identity.person_id, Identity.platform, Identity.platform_user_id,
+                       Identity.address)
+                .where(Identity.platform.in_(needs_identity),  # type: ignore[attr-defined]
+                       Identity.person_id.in_(batch))  # type: ignore[attr-defined]
+            ):
+                addresses.setdefault(pid, {})[platform] = address or user_id
+        emails: dict[int, str] = {}
+        if wants_email:
+            emails = dict(session.execute(
+                select(PersonRow.id, PersonRow.email)
+                .where(PersonRow.id.in_(batch))  # type: ignore[union-attr]
+            ).tuples().all())
         rows = []
         for pid in batch:
             platform, address = NO_PLATFORM, None
@@ -87,22 +117,264 @@ def enqueue(
                     break
             due = not_before.get(pid, now) if isinstance(not_before, dict) else (not_before or now)
             reachable = platform != NO_PLATFORM
-            rows.append(
-                {
-                    "announcement_id": announcement_id,
-                    "person_id": pid,
-                    "platform": platform,
-                    "purpose": purpose.value,
-                    "action": "send",
-                    "address": address,
-                    "status": (DeliveryStatus.PENDING if reachable else DeliveryStatus.UNREACHABLE).value,
-                    "attempts": 0,
-                    "next_attempt_at": due,
-                    "error": None if reachable else "no linked account on an enabled platform",
-                    "created_at": now,
-                    "updated_at": now,
-                }
-            )
+            rows.append({
+                "announcement_id": announcement_id,
+                "person_id": pid,
+                "platform": platform,
+                "purpose": purpose.value,
+                "action": DeliveryAction.SEND.value,
+                "priority": priority,
+                "address": address,
+                "status": (DeliveryStatus.PENDING if reachable
+                           else DeliveryStatus.UNREACHABLE).value,
+                "attempts": 0,
+                "next_attempt_at": due,
+                "error": None if reachable else "no linked account on an enabled platform",
+                "created_at": now,
+                "updated_at": now,
+            })
         session.execute(insert(Delivery), rows)
         written += len(rows)
     return written
+
+
+# -- claiming and recording -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Version:
+    """What a delivered copy of an announcement depends on."""
+
+    recalled: bool = False
+    closed: bool = False
+    edits: int = 0  # approved edits
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    announcement_id: int
+    person_id: int
+    platform: str
+    purpose: str
+    address: str | None
+    attempts: int
+    message_ref: str | None
+    action: str = DeliveryAction.SEND.value
+    leased_until: datetime | None = None
+    #: The announcement as it was when the row was claimed (bulk purposes only).
+    version: Version | None = None
+
+
+@dataclass
+class Result:
+    row: Claimed
+    status: DeliveryStatus
+    attempts: int
+    action: str = DeliveryAction.SEND.value
+    message_ref: str | None = None
+    error: str | None = None
+    next_attempt_at: datetime | None = None
+    delivered_at: datetime | None = None
+
+
+_RETURNED = (
+    DELIVERY.c.id, DELIVERY.c.announcement_id, DELIVERY.c.person_id, DELIVERY.c.platform,
+    DELIVERY.c.purpose, DELIVERY.c.address, DELIVERY.c.attempts, DELIVERY.c.message_ref,
+    DELIVERY.c.action,
+)
+
+
+class Outbox:
+    """The database side of delivery: claim due rows, record results."""
+
+    def __init__(self, db: Database, owner: str) -> None:
+        self.db = db
+        self.owner = owner
+
+    def _due(self, platform: str, now: datetime) -> list[tuple[Any, tuple[Any, ...]]]:
+        """(condition, order) for each class of due rows, in claiming order."""
+        c = DELIVERY.c
+        mine = c.platform == platform
+        pending = and_(mine, c.status == DeliveryStatus.PENDING.value, c.next_attempt_at <= now)
+        return [
+            (and_(mine, c.status == DeliveryStatus.SENDING.value, c.leased_until < now),
+             (c.leased_until, c.id)),
+            (and_(pending, c.priority == 0), (c.next_attempt_at, c.id)),
+            (and_(pending, c.priority == 1), (c.next_attempt_at, c.id)),
+        ]
+
+    def claim(self, platform: str, limit: int, now: datetime, lease: timedelta) -> list[Claimed]:
+        until = now + lease
+        found: list[Any] = []
+        with self.db.engine.begin() as conn:
+            for condition, order in self._due(platform, now):
+                room = limit - len(found)
+                if room <= 0:
+                    break
+                pick = select(DELIVERY.c.id).where(condition).order_by(*order).limit(room)
+                if not self.db.is_sqlite:
+                    pick = pick.with_for_update(skip_locked=True)
+                found += conn.execute(
+                    update(DELIVERY)
+                    .where(DELIVERY.c.id.in_(pick.scalar_subquery()))
+                    .values(status=DeliveryStatus.SENDING.value, leased_until=until,
+                            lease_owner=self.owner, attempts=DELIVERY.c.attempts + 1,
+                            updated_at=now)
+                    .returning(*_RETURNED)
+                ).all()
+            bulk = {r.announcement_id for r in found if r.purpose in BULK}
+            versions: dict[int, Version] = {}
+            if bulk:
+                started = conn.execute(
+                    update(ANNOUNCEMENT)
+                    .where(ANNOUNCEMENT.c.id.in_(bulk),
+                           ANNOUNCEMENT.c.status == Status.SCHEDULED.value)
+                    .values(status=Status.SENDING.value, sent_at=now, updated_at=now)
+                    .returning(ANNOUNCEMENT.c.id)
+                ).scalars().all()
+                _audit(conn, now, "sending", started)
+                versions = self.versions(conn, bulk)
+        rows = [Claimed(*r, leased_until=until, version=versions.get(r.announcement_id)
+                        if r.purpose in BULK else None) for r in found]
+        rows.sort(key=lambda r: r.id)
+        return rows
+
+    def versions(self, conn: Connection, ids: Iterable[int], lock: bool = False
+                 ) -> dict[int, Version]:
+        """Each announcement's ``Version``. ``lock`` waits for a change being committed
+        (a recall or an edit) so a result is never checked against a stale one."""
+        ids = sorted(set(ids))
+        query = select(ANNOUNCEMENT.c.id, ANNOUNCEMENT.c.status, ANNOUNCEMENT.c.closed_at).where(
+            ANNOUNCEMENT.c.id.in_(ids))
+        if lock and not self.db.is_sqlite:
+            query = query.with_for_update(read=True)
+        state = conn.execute(query).all()
+        edits = dict(conn.execute(
+            select(CORRECTION.c.announcement_id, func.count())
+            .where(CORRECTION.c.announcement_id.in_(ids), CORRECTION.c.status == "approved")
+            .group_by(CORRECTION.c.announcement_id)
+        ).tuples().all())
+        return {aid: Version(status == Status.RECALLED, closed is not None, edits.get(aid, 0))
+                for aid, status, closed in state}
+
+    def record(self, results: Sequence[Result], now: datetime) -> set[int]:
+        """Write results; return the announcements whose bulk rows changed.
+
+        Announcements with nothing left to send become ``sent``.
+        """
+        if not results:
+            return set()
+        write = (
+            update(DELIVERY)
+            .where(DELIVERY.c.id == bindparam("b_id"), DELIVERY.c.lease_owner == self.owner,
+                   DELIVERY.c.status == DeliveryStatus.SENDING.value)
+            .values(
+                status=bindparam("b_status"), attempts=bindparam("b_attempts"),
+                message_ref=bindparam("b_ref"), error=bindparam("b_error"),
+                next_attempt_at=bindparam("b_next"),
+                delivered_at=func.coalesce(bindparam("b_delivered"), DELIVERY.c.delivered_at),
+                action=bindparam("b_action"), leased_until=None, updated_at=now,
+            )
+        )
+        params = [{
+            "b_id": r.row.id, "b_status": r.status.value, "b_attempts": r.attempts,
+            "b_ref": r.message_ref, "b_error": r.error[:1000] if r.error else None,
+            "b_next": r.next_attempt_at, "b_delivered": r.delivered_at, "b_action": r.action,
+        } for r in results]
+        bulk = [r for r in results if r.row.version is not None]
+        touched = {r.row.announcement_id for r in bulk}
+        with self.db.engine.begin() as conn:
+            conn.execute(write, params)
+            if bulk:
+                self._follow_up(conn, bulk, now)
+                self._finish(conn, touched, now)
+        return touched
+
+    def _follow_up(self, conn: Connection, results: list[Result], now: datetime) -> None:
+        """Copies that went out while the announcement changed: delete or update them."""
+        current = self.versions(conn, {r.row.announcement_id for r in results}, lock=True)
+        again: list[dict[str, Any]] = []
+        for r in results:
+            then, latest = r.row.version, current.get(r.row.announcement_id)
+            if latest is None or latest == then:
+                continue
+            delivered = r.status == DeliveryStatus.DELIVERED
+            if latest.recalled and delivered:
+                again.append({"f_id": r.row.id, "f_was": r.status.value,
+                              "f_status": DeliveryStatus.PENDING.value,
+                              "f_action": DeliveryAction.DELETE.value})
+            elif latest.recalled and r.status == DeliveryStatus.PENDING:
+                again.append({"f_id": r.row.id, "f_was": r.status.value,
+                              "f_status": DeliveryStatus.CANCELLED.value,
+                              "f_action": DeliveryAction.SEND.value})
+            elif delivered:
+                again.append({"f_id": r.row.id, "f_was": r.status.value,
+                              "f_status": DeliveryStatus.PENDING.value,
+                              "f_action": DeliveryAction.UPDATE.value})
+        if again:
+            conn.execute(
+                update(DELIVERY)
+                .where(DELIVERY.c.id == bindparam("f_id"), DELIVERY.c.status == bindparam("f_was"))
+                .values(status=bindparam("f_status"), action=bindparam("f_action"), attempts=0,
+                        next_attempt_at=now, updated_at=now),
+                again,
+            )
+
+    def _finish(self, conn: Connection, ids: Iterable[int] | None, now: datetime) -> list[int]:
+        """``sending`` -> ``sent`` for announcements with no bulk row left open."""
+        still_open = exists().where(
+            DELIVERY.c.announcement_id == ANNOUNCEMENT.c.id,
+            DELIVERY.c.purpose == Purpose.ANNOUNCEMENT.value,
+            DELIVERY.c.status.in_(OPEN),
+        )
+        stmt = update(ANNOUNCEMENT).where(ANNOUNCEMENT.c.status == Status.SENDING.value,
+                                          ~still_open)
+        if ids is not None:
+            stmt = stmt.where(ANNOUNCEMENT.c.id.in_(sorted(ids)))
+        done = list(conn.execute(
+            stmt.values(status=Status.SENT.value, updated_at=now).returning(ANNOUNCEMENT.c.id)
+        ).scalars())
+        _audit(conn, now, "sent", done)
+        return done
+
+    def sweep(self, now: datetime) -> list[int]:
+        """Mark ``sent`` what finished without being noticed (two workers finishing
+        together, a worker killed after its last write)."""
+        with self.db.engine.begin() as conn:
+            return self._finish(conn, None, now)
+
+    def release(self, ids: Iterable[int], now: datetime) -> None:
+        """Give back rows claimed but not sent (shutdown): due again at once, elsewhere."""
+        ids = sorted(set(ids))
+        if not ids:
+            return
+        with self.db.engine.begin() as conn:
+            conn.execute(
+                update(DELIVERY)
+                .where(DELIVERY.c.id.in_(ids), DELIVERY.c.lease_owner == self.owner,
+                       DELIVERY.c.status == DeliveryStatus.SENDING.value)
+                .values(status=DeliveryStatus.PENDING.value, attempts=DELIVERY.c.attempts - 1,
+                        leased_until=None, lease_owner=None, updated_at=now)
+            )
+
+    def renew(self, ids: Iterable[int], until: datetime) -> set[int]:
+        """Extend the lease of rows still held; return those that are still ours."""
+        ids = sorted(set(ids))
+        if not ids:
+            return set()
+        with self.db.engine.begin() as conn:
+            return set(conn.execute(
+                update(DELIVERY)
+                .where(DELIVERY.c.id.in_(ids), DELIVERY.c.lease_owner == self.owner,
+                       DELIVERY.c.status == DeliveryStatus.SENDING.value)
+                .values(leased_until=until)
+                .returning(DELIVERY.c.id)
+            ).scalars())
+
+
+def _audit(conn: Connection, now: datetime, action: str, ids: Iterable[int]) -> None:
+    rows = [{"at": now, "announcement_id": aid, "action": action,
+             "detail": '{"by": "delivery engine"}'} for aid in ids]
+    if rows:
+        conn.execute(insert(AUDIT), rows)

@@ -42,7 +42,8 @@ class Grants:
 
 
 def grants_of(session: Session, person_id: int) -> Grants:
-    rows = session.execute(select(RoleGrant).where(RoleGrant.person_id == person_id)).scalars().all()
+    query = select(RoleGrant).where(RoleGrant.person_id == person_id)
+    rows = session.execute(query).scalars().all()
     return Grants(person_id, frozenset((r.role, r.scope) for r in rows))
 
 

@@ -111,7 +111,8 @@ def outcome(ann: Announcement, approver_name: str, tz: str) -> OutboundMessage:
     when = f"every {ann.every}" if ann.every else local(ann.send_at, tz)
     return OutboundMessage(
         title=f"{label(ann)} was approved by {approver_name}",
-        text=f"It goes to {ann.audience_size} people ({when}). Follow it with /crier status {ann.id}.",
+        text=f"It goes to {ann.audience_size} people ({when}). "
+        f"Follow it with /crier status {ann.id}.",
         announcement_id=ann.id,
         purpose=Purpose.OUTCOME,
     )

@@ -210,7 +210,8 @@ def render_text(r: WeeklyReport) -> str:
         lines.append("")
     if r.announcements:
         lines += ["## Announcements", "",
-                  "| # | What | Recipients | Delivered | Acknowledged |", "|---|---|---:|---:|---:|"]
+                  "| # | What | Recipients | Delivered | Acknowledged |",
+                  "|---|---|---:|---:|---:|"]
         for a in r.announcements:
             ack = f"{a.acknowledged:,} ({_pct(a.acknowledged, a.delivered)})" if a.ack else "—"
             title = a.text.splitlines()[0][:60].replace("|", "/")

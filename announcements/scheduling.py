@@ -16,6 +16,7 @@ time is injectable (tests drive a ``ManualClock``) and each run is exactly-once:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -109,10 +110,8 @@ class Scheduler:
                 self.store.update_job(job)
 
     def _remove(self, job_id: str) -> None:
-        try:
+        with contextlib.suppress(JobLookupError):
             self.store.remove_job(job_id)
-        except JobLookupError:
-            pass
 
     def has_job(self, job_id: str) -> bool:
         return self.store.lookup_job(job_id) is not None
@@ -229,7 +228,8 @@ class Scheduler:
             try:
                 with s.begin_nested():
                     s.execute(insert(JobRun).values(job_id=job_id, fire_time=fire_time,
-                                                    ran_at=now, late_seconds=int(late.total_seconds())))
+                                                    ran_at=now,
+                                                    late_seconds=int(late.total_seconds())))
             except IntegrityError:
                 log.info("job %s for %s already ran", job_id, fire_time.isoformat())
                 return True

@@ -157,7 +157,9 @@ def listing(s: Session, actor: Person) -> str:
         if upcoming:
             lines.append("Scheduled or sending (everyone's):")
             lines += [_line(a, actor) for a in upcoming]
-    return "\n".join(lines) if lines else "Nothing to list: no drafts, approvals or scheduled sends."
+    if not lines:
+        return "Nothing to list: no drafts, approvals or scheduled sends."
+    return "\n".join(lines)
 
 
 def _line(a: Announcement, actor: Person) -> str:

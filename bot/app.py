@@ -13,11 +13,11 @@ from announcements.ports import ChatPlatform
 from announcements.quiet import parse_quiet_hours
 from announcements.scheduling import ReportSchedule, Scheduler
 from announcements.timespec import require_every, zone
-from bot.scheduling import SchedulerService
-from storage.leader import Leadership
 from bot.router import Router
+from bot.scheduling import SchedulerService
 from bot.settings import Settings
 from storage.db import Database
+from storage.leader import Leadership
 
 
 @dataclass

@@ -82,7 +82,8 @@ def parse_id(token: str, sub: str = "status") -> int:
     raw = token.lstrip("#")
     if not raw.isdigit():
         raise GrammarError(
-            f"`{token}` is not an announcement number", f"Usage: /crier {sub} ID, e.g. /crier {sub} 12"
+            f"`{token}` is not an announcement number",
+            f"Usage: /crier {sub} ID, e.g. /crier {sub} 12",
         )
     return int(raw)
 
@@ -120,7 +121,8 @@ def _parse_crier(rest: str) -> CrierCommand:
     args = tuple(words[1:])
     needs_id = {"cancel", "recall", "edit"}
     if sub in needs_id and not args:
-        raise GrammarError(f"`/crier {sub}` needs an announcement number", f"Usage: /crier {sub} ID")
+        raise GrammarError(f"`/crier {sub}` needs an announcement number",
+                           f"Usage: /crier {sub} ID")
     if sub in needs_id or (sub == "status" and args):
         parse_id(args[0], sub)
     text = ""
@@ -258,7 +260,8 @@ def _build(name: str, d: _Draft, text: str, usage: str) -> DraftRequest:
             raise GrammarError("`/remind` needs `to:AUDIENCE`", usage)
         every = _every(d.values.get("every"), "every")
         if every is None:
-            raise GrammarError("`/remind` needs `every:SCHEDULE`", usage + f"\nSchedules: {EVERY_FORMS}.")
+            raise GrammarError("`/remind` needs `every:SCHEDULE`",
+                               usage + f"\nSchedules: {EVERY_FORMS}.")
         if not text:
             raise GrammarError("the reminder has no text", usage)
         return DraftRequest(Kind.REMINDER, text, every=every, **common)
@@ -295,5 +298,6 @@ def _every(value: str | None, key: str) -> object | None:
         return None
     every = parse_every(value)
     if every is None:
-        raise GrammarError(f"cannot read `{key}:{value}` as a schedule", f"Write one of {EVERY_FORMS}.")
+        raise GrammarError(f"cannot read `{key}:{value}` as a schedule",
+                           f"Write one of {EVERY_FORMS}.")
     return every

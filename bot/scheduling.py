@@ -8,6 +8,7 @@ what the console calls after every line; tests call it after moving a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 
@@ -90,8 +91,6 @@ class SchedulerService:
             except Exception as exc:  # noqa: BLE001 - keep scheduling through DB blips
                 log.warning("scheduler tick failed: %s", exc)
             wait = self.tick_interval if self.leadership.held else self.retry_lead
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), wait)
-            except TimeoutError:
-                pass
         await asyncio.to_thread(self.leadership.release)

@@ -9,6 +9,7 @@ Crier runs as one process, which always leads.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from sqlalchemy import text
@@ -17,8 +18,10 @@ from sqlalchemy.engine import Connection
 from storage.db import Database
 
 log = logging.getLogger("crier.leader")
-#: An arbitrary 64-bit key naming Crier's scheduler lock.
-SCHEDULER_LOCK = 0x43524945525F5348  # "CRIER_SH"
+#: The advisory lock is (SCHEDULER_LOCK, hash of database and schema), so two Crier
+#: installations in different schemas or databases of one server do not block each other.
+SCHEDULER_LOCK = 0x43524945  # "CRIE"
+_SCOPE = "hashtext(current_database() || '.' || current_schema())"
 
 
 class Leadership:
@@ -41,7 +44,8 @@ class Leadership:
             self._drop()
         conn = self.db.engine.connect()
         try:
-            got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self.key}).scalar()
+            got = conn.execute(text(f"SELECT pg_try_advisory_lock(:k, {_SCOPE})"),
+                               {"k": self.key}).scalar()
             conn.commit()
         except Exception:
             conn.close()
@@ -65,16 +69,15 @@ class Leadership:
 
     def _drop(self) -> None:
         if self._conn is not None:
-            try:
+            with contextlib.suppress(Exception):
                 self._conn.close()
-            except Exception:  # noqa: BLE001
-                pass
             self._conn = None
 
     def release(self) -> None:
         if self._conn is not None:
             try:
-                self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
+                self._conn.execute(text(f"SELECT pg_advisory_unlock(:k, {_SCOPE})"),
+                                   {"k": self.key})
                 self._conn.commit()
             except Exception:  # noqa: BLE001
                 pass

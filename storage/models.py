@@ -11,7 +11,6 @@ from sqlmodel import Field, SQLModel
 from storage.types import UTCDateTime
 
 
-
 class Person(SQLModel, table=True):
     """An employee from the directory. ``email`` (lower case) is the identity."""
 

@@ -33,7 +33,8 @@ def console(db, clock):
 
 async def test_draft_approve_deliver_acknowledge_status(console):
     out = await console("/announce to:Engineering ack Please read the new on-call policy")
-    assert "will reach 7 people: Engineering 7" in out  # 6 engineers + Erin; the inactive one is not
+    # 6 engineers + Erin; the inactive one is not counted.
+    assert "will reach 7 people: Engineering 7" in out
     ann = re.search(r"\[submit:(\d+)\] Submit for approval", out).group(1)
 
     out = await console(f"click submit:{ann}")
@@ -84,7 +85,7 @@ async def test_draft_approve_deliver_acknowledge_status(console):
 
 
 async def test_approver_cannot_approve_own_draft(console):
-    out = await console(f"as erin.eng@example.com\n/announce to:Engineering Deploy freeze Friday")
+    out = await console("as erin.eng@example.com\n/announce to:Engineering Deploy freeze Friday")
     ann = re.search(r"submit:(\d+)", out).group(1)
     out = await console(f"click submit:{ann}\nclick approve:{ann}")
     assert "you wrote #" in out and "cannot approve" in out

@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.app import build
-from bot.console import ConsolePlatform
 from bot.settings import Settings
 from storage.models import Announcement, JobRun
 from tests.factories import APPROVER, COMMS
 from tests.harness import make_chat
+
 
 def count(s, model, **where) -> int:
     query = select(func.count()).select_from(model)
@@ -98,6 +98,7 @@ async def test_weekly_reminder_fires_on_four_consecutive_weeks(chat, clock, db):
 async def test_missed_runs_fire_once_on_restart(chat, clock, db):
     rem = await chat.approved("/remind to:Sales every:24h Fill in your timesheet")
     # The process is down for three days and a bit; on start-up it runs once.
+    chat.runtime.scheduler.leadership.release()  # it died: its lock went with it
     clock.advance(timedelta(days=3, hours=1))
     restarted = build(Settings(database_url=str(db.url)), {"console": chat.platform},
                       clock=clock, db=db)
@@ -125,6 +126,7 @@ async def test_a_run_recorded_before_a_crash_is_not_repeated(chat, clock, db):
     sch.store.update_job = lambda job: (_ for _ in ()).throw(RuntimeError("killed"))
     with pytest.raises(RuntimeError):
         sch.tick()
+    chat.runtime.scheduler.leadership.release()  # the crashed process's lock is gone
     fresh = build(Settings(database_url=str(db.url)), {"console": chat.platform},
                   clock=clock, db=db)
     await fresh.scheduler.run_due()

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
-from announcements.types import DeliveryStatus, OutboundMessage, PollChoice, PollView
-from storage.models import Delivery, PollOption, Vote
+from storage.models import PollOption, Vote
 from tests.factories import COMMS, seed
 from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.fakes.telegram_world import AVERY, CASEY, ENG1, ENG2, ERIN, TelegramWorld, linked_world
@@ -149,8 +149,9 @@ async def test_draft_approve_receive_ack_vote_status(world: TelegramWorld, api):
     assert "1. Pizza: 0" in status and "2. Sushi: 1" in status and "3. Tacos: 1" in status
 
 
-async def test_single_choice_vote_replaces_and_closed_poll_is_stopped(world: TelegramWorld, api):
-    said = await world.say(CASEY, '/poll to:@eng1@example.com "Parking?" "Yes" "No"')
+async def test_single_choice_vote_replaces_and_closing_stops_the_poll(world: TelegramWorld,
+                                                                      api, clock):
+    said = await world.say(CASEY, '/poll to:@eng1@example.com closes:in 2h "Parking?" "Yes" "No"')
     ann = announcement_id(said[-1].text)
     await world.click(CASEY, said[-1], f"submit:{ann}")
     await world.drain()
@@ -160,21 +161,23 @@ async def test_single_choice_vote_replaces_and_closed_poll_is_stopped(world: Tel
     assert poll_message.poll["allows_multiple_answers"] is False
 
     await world.vote(ENG1, poll_message.poll["id"], [0])
+    world.platform.polls.clear()  # as if another process had sent the poll: found by its ref
     await world.vote(ENG1, poll_message.poll["id"], [1])
     assert answers(world, ann) == {world.ids["eng1@example.com"]: [2]}
-    status = (await world.say(CASEY, f"/crier status {ann}"))[-1].text
-    assert "1. Yes: 0" in status and "2. No: 1" in status
 
-    # When the domain closes the poll, the native poll is stopped (stopPoll).
-    with world.db.session() as s:
-        row = s.execute(select(Delivery).where(Delivery.announcement_id == ann,
-                                               Delivery.purpose == "announcement")).scalar_one()
-    assert row.status == DeliveryStatus.DELIVERED
-    closed = OutboundMessage(text="Parking?", poll=PollView(
-        "Parking?", (PollChoice(f"vote:{ann}:1", "Yes"), PollChoice(f"vote:{ann}:2", "No")),
-        closed=True))
-    await world.platform.update(row.address, row.message_ref, closed)
+    # When the poll closes, the native poll is stopped (stopPoll) and late answers refused.
+    clock.advance(timedelta(hours=2))
+    await world.runtime.scheduler.run_due()
+    await world.drain()
     stopped = api.requests("stopPoll")
     assert [(c.params["chat_id"], c.params["message_id"]) for c in stopped] == [
         (ENG1, poll_message.message_id)]
     assert api.poll(poll_message.poll["id"]).poll["is_closed"] is True
+    shown = world.chat(ENG1)
+    intro = shown[[m.message_id for m in shown].index(poll_message.message_id) - 1]
+    assert intro.text.startswith("Poll from Casey Morgan") and "this poll is closed" in intro.text
+    await world.vote(ENG1, poll_message.poll["id"], [0])
+    assert world.chat(ENG1)[-1].text == f"✗ poll #{ann} is closed; answers are no longer taken"
+    assert answers(world, ann) == {world.ids["eng1@example.com"]: [2]}
+    status = (await world.say(CASEY, f"/crier status {ann}"))[-1].text
+    assert "1. Yes: 0" in status and "2. No: 1" in status

@@ -132,7 +132,8 @@ class ConsoleSession:
         for channel, posts in self.platform.channels.items():
             start = self._seen.get(f"#{channel}", 0)
             for message, attachment in posts[start:]:
-                note = f"\n(chart attached: {attachment.filename}, {len(attachment.content):,} bytes)" \
+                note = (f"\n(chart attached: {attachment.filename}, "
+                        f"{len(attachment.content):,} bytes)") \
                     if attachment else ""
                 self.say(f"[channel {channel}]\n" + render(message) + note)
             self._seen[f"#{channel}"] = len(posts)

@@ -155,8 +155,8 @@ def parse_draft(view: dict[str, Any], timezone: str) -> tuple[DraftRequest | Non
 
 
 def refusal_field(text: str) -> str:
-    """Under which field the domain's refusal of a form belongs."""
-    low = text.lower()
+    """Under which field the domain's refusal of a form belongs (read from its first line)."""
+    low = text.strip().splitlines()[0].lower() if text.strip() else ""
     if any(w in low for w in ("audience", "department", "location", "email", "reaches",
                                "scope", "covers")):
         return "audience"

@@ -162,8 +162,12 @@ class TelegramPlatform:
         await self.start()
         ref = MessageRef.parse(message_ref)
         if message.poll is not None:
+            # Telegram keeps a native poll's counts itself; only closing changes anything.
             if message.poll.closed and ref.poll_id:
                 await self._stop_poll(ref)
+                intro = render.poll_intro(message)
+                if intro and len(ref.message_ids) > 1:
+                    await self.edit(ref.chat_id, ref.message_ids[0], intro)
             return
         rendered = render.render(message)
         chunks = list(rendered.chunks)

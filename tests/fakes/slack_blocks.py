@@ -91,9 +91,9 @@ def check_blocks(blocks: Any, limit: int = MESSAGE_BLOCKS) -> list[str]:
         return [f"blocks: must have no more than {limit} items [json-pointer:/blocks]"]
     problems: list[str] = []
     block_ids: set[str] = set()
-    action_ids: set[str] = set()
     for i, block in enumerate(blocks):
         where = f"/blocks/{i}"
+        action_ids: set[str] = set()  # "unique among all other action_ids in the block"
         kind = block.get("type") if isinstance(block, dict) else None
         if kind not in BLOCK_TYPES:
             problems.append(f"{where}: unknown block type {kind!r}")

@@ -25,7 +25,8 @@ from bot.telegram.linking import create_invite
 from bot.telegram.server import SECRET_HEADER
 from storage.db import Database
 from tests.factories import APPROVER, COMMS, ENG_LEAD, seed
-from tests.fakes.telegram_api import ChatMessage, FakeTelegramAPI, Updates
+from tests.fakes.telegram_api import ChatMessage, FakeTelegramAPI
+from tests.fakes.telegram_updates import Updates
 
 SECRET = "webhook-secret_42"
 #: Telegram user ids (= private chat ids) of the people the scenarios link.
