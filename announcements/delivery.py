@@ -1,91 +1,66 @@
 """The delivery engine: drains the outbox through each platform.
 
 Rules:
-- A worker claims a batch of due rows by leasing them (``FOR UPDATE SKIP
-  LOCKED`` on PostgreSQL, so several processes share the work; SQLite runs one
-  worker). A row whose lease expired (its worker died) is due again.
-- Each claim counts as an attempt, so a row that keeps crashing workers ends
-  ``failed`` after ``max_attempts``.
-- Results are written within ``flush_interval`` of each send, so a killed
-  worker re-sends at most the messages sent but not yet recorded (at-least-once;
-  see docs/delivery.md for the measured window).
-- 429: the platform pauses for ``Retry-After`` and the row is due again then,
-  with its attempt given back. 5xx/timeouts: exponential backoff with full
-  jitter. Unreachable (blocked, deactivated, not found): never retried.
+- Each platform has its own lane: a throttle, a queue of leased rows and
+  ``concurrency`` senders. One platform's throttling never slows another's.
+- Results are written within ``flush_interval`` of each send, and no lane sends
+  while ``max_unrecorded`` results wait to be written (a slow or unreachable
+  database). So a killed worker re-sends at most the messages it had sent but
+  not recorded, plus those in flight (at-least-once; docs/delivery.md).
+- A row is never sent once its lease may have run out: another worker may hold
+  it by then. Leases of queued rows are renewed while the worker lives.
+- 429: no request to that platform is started until ``Retry-After`` has passed
+  (counted from the moment the 429 reached Crier); the row is due again then,
+  with its attempt given back. 5xx/timeouts: exponential backoff with jitter, at
+  most ``max_attempts``, then ``failed`` with the reason. Unreachable (blocked,
+  deactivated, not found): never retried.
+- A database outage is waited out with backoff: claims pause, results are kept
+  and written once it answers again. Nothing is dropped.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import random
 import socket
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from announcements import progress
+from announcements.clock import Clock
+from announcements.outbox import Channels, Claimed, Outbox, Result, Version
 from announcements.ports import (
     ChatPlatform,
     PermanentError,
     RateLimited,
+    RateLimits,
     TransientError,
     Unreachable,
 )
 from announcements.throttle import Throttle
-from announcements.types import DeliveryAction, DeliveryStatus, OutboundMessage, Purpose, Status
+from announcements.types import BULK_PURPOSES, DeliveryAction, DeliveryStatus, OutboundMessage
 from storage.db import Database
-from storage.models import Announcement, Delivery
+
+__all__ = ["Claimed", "DeliveryEngine", "EngineConfig", "Outbox", "PlatformLane", "Result",
+           "Version"]
 
 log = logging.getLogger("crier.delivery")
-DELIVERY = Delivery.__table__  # type: ignore[attr-defined]
-ANNOUNCEMENT = Announcement.__table__  # type: ignore[attr-defined]
+DB_ERRORS = (OperationalError, DBAPIError)
+T = TypeVar("T")
+Renderer = Callable[[list[Claimed]], dict[int, OutboundMessage]]
 
 
-@dataclass(frozen=True)
-class Claimed:
-    id: int
-    announcement_id: int
-    person_id: int
-    platform: str
-    purpose: str
-    address: str | None
-    attempts: int
-    message_ref: str | None
-    action: str = "send"
-
-
-@dataclass
-class Result:
-    id: int
-    announcement_id: int
-    status: DeliveryStatus
-    attempts: int
-    message_ref: str | None = None
-    error: str | None = None
-    next_attempt_at: datetime | None = None
-    delivered_at: datetime | None = None
-    action: str = "send"
-
-
-def _result(row: Claimed, status: DeliveryStatus, **kw: object) -> Result:
-    """A result that keeps what the row already knew.
-
-    A retry keeps the row's pending action; a failed update or delete leaves
-    the message as it was delivered, with the error noted.
-    """
-    action = row.action if status == DeliveryStatus.PENDING else DeliveryAction.SEND.value
-    if row.action != DeliveryAction.SEND and status in (
-        DeliveryStatus.FAILED, DeliveryStatus.UNREACHABLE, DeliveryStatus.CANCELLED
-    ):
-        status = DeliveryStatus.DELIVERED
-    fields: dict[str, object] = {"attempts": row.attempts, "message_ref": row.message_ref}
-    fields.update(kw)
-    return Result(row.id, row.announcement_id, status, action=action, **fields)  # type: ignore[arg-type]
+class MessageSource(Protocol):
+    def messages_for(self, rows: Iterable[Claimed]) -> dict[int, OutboundMessage]: ...
 
 
 @dataclass
@@ -99,115 +74,47 @@ class EngineConfig:
     concurrency: int = 8
     flush_interval: float = 0.05
     flush_size: int = 100
+    #: Senders wait while this many results are not yet written (bounds duplicates).
+    max_unrecorded: int = 500
     idle_poll: float = 0.5
+    #: First wait after a database error; doubles up to ``db_retry_cap``.
+    db_retry_base: float = 0.2
+    db_retry_cap: float = 10.0
+    #: Seconds between updates of the author's live status message.
+    progress_interval: float = 5.0
+    #: Sends to fewer people finish in seconds and get no live status message.
+    progress_min_recipients: int = 100
+    #: Overrides of the platforms' own ``limits``, by platform name.
+    limits: dict[str, RateLimits] = field(default_factory=dict)
 
 
 def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{random.randrange(16**6):06x}"
 
 
-class Outbox:
-    """The database side of delivery: claim due rows, record results."""
+def _result(row: Claimed, status: DeliveryStatus, **kw: Any) -> Result:
+    """A result that keeps what the row already knew.
 
-    def __init__(self, db: Database, owner: str | None = None) -> None:
-        self.db = db
-        self.owner = owner or worker_id()
+    A retry keeps the row's pending action; a failed update or delete leaves
+    the message as it was delivered, with the error noted.
+    """
+    action = row.action if status == DeliveryStatus.PENDING else DeliveryAction.SEND.value
+    if row.action != DeliveryAction.SEND and status in (
+        DeliveryStatus.FAILED, DeliveryStatus.UNREACHABLE, DeliveryStatus.CANCELLED
+    ):
+        status = DeliveryStatus.DELIVERED
+    fields: dict[str, Any] = {"attempts": row.attempts, "message_ref": row.message_ref}
+    fields.update(kw)
+    return Result(row, status, action=action, **fields)
 
-    def claim(self, platform: str, limit: int, now: datetime, lease: timedelta) -> list[Claimed]:
-        due = or_(
-            and_(DELIVERY.c.status == DeliveryStatus.PENDING.value,
-                 DELIVERY.c.next_attempt_at <= now),
-            and_(DELIVERY.c.status == DeliveryStatus.SENDING.value,
-                 DELIVERY.c.leased_until < now),
-        )
-        pick = (
-            select(DELIVERY.c.id)
-            .where(DELIVERY.c.platform == platform, due)
-            .order_by(DELIVERY.c.next_attempt_at, DELIVERY.c.id)
-            .limit(limit)
-        )
-        if not self.db.is_sqlite:
-            pick = pick.with_for_update(skip_locked=True)
-        stmt = (
-            update(DELIVERY)
-            .where(DELIVERY.c.id.in_(pick.scalar_subquery()))
-            .values(
-                status=DeliveryStatus.SENDING.value,
-                leased_until=now + lease,
-                lease_owner=self.owner,
-                attempts=DELIVERY.c.attempts + 1,
-                updated_at=now,
-            )
-            .returning(
-                DELIVERY.c.id, DELIVERY.c.announcement_id, DELIVERY.c.person_id,
-                DELIVERY.c.platform, DELIVERY.c.purpose, DELIVERY.c.address,
-                DELIVERY.c.attempts, DELIVERY.c.message_ref, DELIVERY.c.action,
-            )
-        )
-        with self.db.engine.begin() as conn:
-            rows = [Claimed(*r) for r in conn.execute(stmt)]
-            ann_ids = {r.announcement_id for r in rows if r.purpose == Purpose.ANNOUNCEMENT}
-            if ann_ids:
-                conn.execute(
-                    update(ANNOUNCEMENT)
-                    .where(ANNOUNCEMENT.c.id.in_(ann_ids),
-                           ANNOUNCEMENT.c.status == Status.SCHEDULED.value)
-                    .values(status=Status.SENDING.value, sent_at=now, updated_at=now)
-                )
-        rows.sort(key=lambda r: r.id)
-        return rows
 
-    def record(self, results: list[Result], now: datetime) -> None:
-        """Write results; announcements with nothing left to send become ``sent``."""
-        if not results:
-            return
-        stmt = (
-            update(DELIVERY)
-            .where(DELIVERY.c.id == bindparam("b_id"), DELIVERY.c.lease_owner == self.owner)
-            .values(
-                status=bindparam("b_status"),
-                attempts=bindparam("b_attempts"),
-                message_ref=bindparam("b_ref"),
-                error=bindparam("b_error"),
-                next_attempt_at=bindparam("b_next"),
-                delivered_at=func.coalesce(bindparam("b_delivered"), DELIVERY.c.delivered_at),
-                action=bindparam("b_action"),
-                leased_until=None,
-                updated_at=now,
-            )
-        )
-        params = [
-            {
-                "b_id": r.id,
-                "b_status": r.status.value,
-                "b_attempts": r.attempts,
-                "b_ref": r.message_ref,
-                "b_error": r.error[:1000] if r.error else None,
-                "b_next": r.next_attempt_at,
-                "b_delivered": r.delivered_at,
-                "b_action": r.action,
-            }
-            for r in results
-        ]
-        ann_ids = {r.announcement_id for r in results}
-        still_open = exists().where(
-            DELIVERY.c.announcement_id == ANNOUNCEMENT.c.id,
-            DELIVERY.c.purpose == Purpose.ANNOUNCEMENT.value,
-            DELIVERY.c.status.in_([DeliveryStatus.PENDING.value, DeliveryStatus.SENDING.value]),
-        )
-        with self.db.engine.begin() as conn:
-            conn.execute(stmt, params)
-            conn.execute(
-                update(ANNOUNCEMENT)
-                .where(ANNOUNCEMENT.c.id.in_(ann_ids),
-                       ANNOUNCEMENT.c.status == Status.SENDING.value, ~still_open)
-                .values(status=Status.SENT.value, updated_at=now)
-            )
+class _NotOurs(Exception):
+    """The row's lease may have run out, or the engine is stopping: do not send it."""
 
 
 @dataclass
 class PlatformLane:
-    """One platform's worker state: its throttle and its in-flight sends."""
+    """One platform's worker state: its throttle, queue and counters."""
 
     platform: ChatPlatform
     throttle: Throttle
@@ -215,7 +122,20 @@ class PlatformLane:
     failed: int = 0
     rate_limited: int = 0
     in_flight: int = 0
+    requests: int = 0
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    room: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    """Database calls run here, apart from the threads that answer people's clicks."""
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="crier-outbox")
+    return _POOL
 
 
 class DeliveryEngine:
@@ -224,43 +144,76 @@ class DeliveryEngine:
     def __init__(
         self,
         db: Database,
-        render: object,
+        render: MessageSource,
         platforms: dict[str, ChatPlatform],
-        clock: object,
+        clock: Clock,
         config: EngineConfig | None = None,
         owner: str | None = None,
+        channels: Channels | None = None,
     ) -> None:
-        from announcements.clock import Clock
-
-        assert hasattr(render, "messages_for")
+        self.db = db
         self.render = render
-        self.clock: Clock = clock  # type: ignore[assignment]
+        self.clock = clock
         self.config = config or EngineConfig()
-        self.outbox = Outbox(db, owner)
+        self.outbox = Outbox(db, owner or worker_id())
+        self.channels: Channels = channels or getattr(render, "channels", None) or Channels(
+            enabled=tuple(platforms),
+            by_email=frozenset(n for n, p in platforms.items() if p.identifies_by_email))
         self.lanes = {
-            name: PlatformLane(p, Throttle(p.limits)) for name, p in platforms.items()
+            name: PlatformLane(p, Throttle(self.config.limits.get(name, p.limits)))
+            for name, p in platforms.items()
         }
-        self._pending: list[Result] = []
-        self._flush_lock = asyncio.Lock()
+        #: Renderers for purposes the domain service does not know, by purpose.
+        self.renderers: dict[str, Renderer] = {
+            "progress": functools.partial(progress.messages_for, db, clock)}
+        self.db_errors = 0
+        self._results: list[Result] = []
+        self._flush_lock: asyncio.Lock | None = None
+        self._flush_now: asyncio.Event | None = None
+        self._held: dict[int, datetime] = {}  # row id -> lease deadline
+        self._touched: set[int] = set()
+        self._announced: set[int] = set()
+        self._release: set[int] = set()
+        self._started: set[int] = set()  # rows whose platform call has begun
+        self._stopping = False
 
-    # -- one batch -----------------------------------------------------------------
+    @property
+    def owner(self) -> str:
+        return self.outbox.owner
+
+    async def _db(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(_pool(), functools.partial(fn, *args))
+
+    def _claim_size(self, lane: PlatformLane) -> int:
+        """No more than the lane can send well within a lease."""
+        size = self.config.batch_size
+        if lane.throttle.interval:
+            budget = self.config.lease.total_seconds() / 2
+            size = min(size, max(1, int(budget / lane.throttle.interval)))
+        return size
+
+    def _margin(self) -> timedelta:
+        return min(timedelta(seconds=self.config.send_timeout), self.config.lease / 4)
+
+    # -- one batch (console, tests) -------------------------------------------------
 
     async def run_once(self, platform: str) -> int:
         """Claim one batch for ``platform`` and send it; return how many were claimed."""
-        cfg = self.config
-        rows = await asyncio.to_thread(
-            self.outbox.claim, platform, cfg.batch_size, self.clock.now(), cfg.lease
-        )
+        lane = self.lanes[platform]
+        rows = await self._claim(platform, lane)
         if not rows:
             return 0
-        messages: dict[int, OutboundMessage] = await asyncio.to_thread(
-            self.render.messages_for, rows  # type: ignore[attr-defined]
-        )
-        lane = self.lanes[platform]
-        gate = asyncio.Semaphore(cfg.concurrency)
+        messages = await self._prepare(rows)
+        gate = asyncio.Semaphore(self.config.concurrency)
+
+        async def one(row: Claimed) -> None:
+            async with gate:
+                await self._deliver(lane, row, messages.get(row.id))
+
         flusher = asyncio.create_task(self._flush_periodically())
         try:
-            await asyncio.gather(*(self._send(lane, gate, r, messages.get(r.id)) for r in rows))
+            await asyncio.gather(*(one(r) for r in rows))
         finally:
             flusher.cancel()
             await self.flush()
@@ -274,51 +227,139 @@ class DeliveryEngine:
             for name in self.lanes:
                 claimed += await self.run_once(name)
             total += claimed
-            if not claimed:
+            if not claimed and not await self.housekeep():
                 break
         return total
 
-    async def _send(
-        self, lane: PlatformLane, gate: asyncio.Semaphore, row: Claimed, msg: OutboundMessage | None
-    ) -> None:
-        async with gate:
-            if msg is None:
-                self._pending.append(_result(row, DeliveryStatus.CANCELLED,
-                                             error="nothing to send any more"))
-                return
-            await lane.throttle.acquire(row.address)
-            lane.in_flight += 1
-            try:
-                result = await asyncio.wait_for(self._perform(lane, row, msg),
-                                                self.config.send_timeout)
-            except RateLimited as exc:
-                lane.throttle.pause(exc.retry_after)
-                lane.rate_limited += 1
-                result = _result(row, DeliveryStatus.PENDING, attempts=row.attempts - 1,
-                                 error=str(exc), next_attempt_at=self.clock.now()
-                                 + timedelta(seconds=exc.retry_after))
-            except Unreachable as exc:
-                result = _result(row, DeliveryStatus.UNREACHABLE, error=str(exc) or "unreachable")
-            except PermanentError as exc:
-                lane.failed += 1
-                result = _result(row, DeliveryStatus.FAILED, error=str(exc))
-            except (TransientError, TimeoutError, OSError, Exception) as exc:  # noqa: BLE001
-                result = self._retry_or_fail(lane, row, exc)
-            finally:
-                lane.in_flight -= 1
-            self._pending.append(result)
+    async def _claim(self, platform: str, lane: PlatformLane) -> list[Claimed]:
+        rows = await self._db(self.outbox.claim, platform, self._claim_size(lane),
+                              self.clock.now(), self.config.lease)
+        for r in rows:
+            if r.leased_until is not None:
+                self._held[r.id] = r.leased_until
+        return rows
 
-    async def _perform(self, lane: PlatformLane, row: Claimed, msg: OutboundMessage) -> Result:
-        """Send, update or delete, as the row asks."""
+    async def _prepare(self, rows: list[Claimed]) -> dict[int, OutboundMessage]:
+        """Open progress messages for sends that just started; render the rows.
+
+        The database may be briefly away: retried while the rows' leases last.
+        """
+        fresh = {r.announcement_id for r in rows if r.purpose in BULK_PURPOSES} - self._announced
+        if fresh:
+            try:
+                await self._db(progress.ensure, self.db, self.channels, fresh, self.clock.now(),
+                               self.config.progress_min_recipients)
+                self._announced |= fresh
+            except DB_ERRORS as exc:
+                log.warning("cannot open progress messages (%s); next batch", _line(exc))
+        need = [r for r in rows if r.action != DeliveryAction.DELETE]
+        give_up = min((r.leased_until for r in rows if r.leased_until), default=None)
+        delay = self.config.db_retry_base
+        while True:
+            try:
+                return await self._db(self._render_rows, need)
+            except DB_ERRORS as exc:
+                self.db_errors += 1
+                if give_up is not None and self.clock.now() + self._margin() >= give_up:
+                    raise
+                log.warning("cannot render %d rows (%s); retrying in %.1fs", len(need),
+                            _line(exc), delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.config.db_retry_cap)
+
+    def _render_rows(self, rows: list[Claimed]) -> dict[int, OutboundMessage]:
+        out: dict[int, OutboundMessage] = {}
+        rest = [r for r in rows if r.purpose not in self.renderers]
+        for purpose, render in self.renderers.items():
+            mine = [r for r in rows if r.purpose == purpose]
+            if mine:
+                out.update(render(mine))
+        if rest:
+            out.update(self.render.messages_for(rest))
+        return out
+
+    # -- sending one row -----------------------------------------------------------
+
+    async def _deliver(self, lane: PlatformLane, row: Claimed, msg: OutboundMessage | None
+                       ) -> None:
+        try:
+            result = await self._attempt(lane, row, msg)
+        except _NotOurs:
+            self._held.pop(row.id, None)
+            return
+        except asyncio.CancelledError:
+            if row.id not in self._started:
+                self._release.add(row.id)  # never sent: give it back
+            raise
+        finally:
+            self._started.discard(row.id)
+        self._held.pop(row.id, None)
+        self._results.append(result)
+        if len(self._results) >= self.config.flush_size and self._flush_now is not None:
+            self._flush_now.set()
+
+    async def _attempt(self, lane: PlatformLane, row: Claimed, msg: OutboundMessage | None
+                       ) -> Result:
+        version = row.version or Version()
+        if row.action == DeliveryAction.DELETE and not row.message_ref:
+            return _result(row, DeliveryStatus.RECALLED, error="nothing to delete")
+        if row.action != DeliveryAction.DELETE and version.recalled:
+            return _result(row, DeliveryStatus.CANCELLED, error="recalled before it was sent")
+        if row.action != DeliveryAction.DELETE and msg is None:
+            return _result(row, DeliveryStatus.CANCELLED, error="nothing to send any more")
+        while len(self._results) >= self.config.max_unrecorded:
+            if self._flush_now is not None:
+                self._flush_now.set()
+            await asyncio.sleep(self.config.flush_interval)
+        try:
+            return await self._perform(lane, row, msg)
+        except RateLimited as exc:
+            return _result(row, DeliveryStatus.PENDING, attempts=row.attempts - 1,
+                           error=str(exc), next_attempt_at=self.clock.now()
+                           + timedelta(seconds=exc.retry_after))
+        except Unreachable as exc:
+            return _result(row, DeliveryStatus.UNREACHABLE, error=str(exc) or "unreachable")
+        except PermanentError as exc:
+            lane.failed += 1
+            return _result(row, DeliveryStatus.FAILED, error=str(exc))
+        except _NotOurs:
+            raise
+        except Exception as exc:  # noqa: BLE001 - transient, timeouts, and our own bugs
+            return self._retry_or_fail(lane, row, exc)
+
+    async def _perform(self, lane: PlatformLane, row: Claimed, msg: OutboundMessage | None
+                       ) -> Result:
+        """Send, update or delete, as the row asks.
+
+        Nothing may run between the throttle's yes and the platform call, nor
+        between a 429 and the pause it causes: both happen without yielding.
+        """
+        await lane.throttle.acquire(row.address)
+        deadline = self._held.get(row.id)
+        if self._stopping or (deadline and self.clock.now() + self._margin() >= deadline):
+            raise _NotOurs()
         address = row.address or ""
-        if row.action == DeliveryAction.UPDATE and row.message_ref:
-            await lane.platform.update(address, row.message_ref, msg)
-            ref, status = row.message_ref, DeliveryStatus.DELIVERED
-        elif row.action == DeliveryAction.DELETE and row.message_ref:
-            await lane.platform.delete(address, row.message_ref)
-            ref, status = row.message_ref, DeliveryStatus.RECALLED
-        else:
-            ref, status = await lane.platform.send(address, msg), DeliveryStatus.DELIVERED
+        self._started.add(row.id)
+        lane.in_flight += 1
+        lane.requests += 1
+        try:
+            async with asyncio.timeout(self.config.send_timeout):
+                if row.action == DeliveryAction.DELETE and row.message_ref:
+                    await lane.platform.delete(address, row.message_ref)
+                    ref, status = row.message_ref, DeliveryStatus.RECALLED
+                elif row.action == DeliveryAction.UPDATE and row.message_ref:
+                    assert msg is not None
+                    await lane.platform.update(address, row.message_ref, msg)
+                    ref, status = row.message_ref, DeliveryStatus.DELIVERED
+                else:
+                    assert msg is not None
+                    ref, status = await lane.platform.send(address, msg), DeliveryStatus.DELIVERED
+        except RateLimited as exc:
+            lane.throttle.pause(exc.retry_after)
+            lane.rate_limited += 1
+            raise
+        finally:
+            lane.in_flight -= 1
         lane.sent += 1
         return _result(row, status, message_ref=ref, delivered_at=self.clock.now())
 
@@ -345,24 +386,72 @@ class DeliveryEngine:
 
     async def flush(self) -> None:
         """Record finished sends. A database outage is waited out, never dropped."""
+        if self._flush_lock is None:
+            self._flush_lock = asyncio.Lock()
         async with self._flush_lock:
-            delay = 0.2
-            while self._pending:
-                batch, self._pending = self._pending, []
+            delay = self.config.db_retry_base
+            while self._results:
+                batch, self._results = self._results, []
                 try:
-                    await asyncio.to_thread(self.outbox.record, batch, self.clock.now())
-                except (OperationalError, DBAPIError) as exc:
-                    self._pending = batch + self._pending
+                    touched = await self._db(self.outbox.record, batch, self.clock.now())
+                except DB_ERRORS as exc:
+                    self.db_errors += 1
+                    self._results = batch + self._results
                     log.warning("cannot record %d results (%s); retrying in %.1fs",
-                                len(batch), str(exc).splitlines()[0], delay)
+                                len(batch), _line(exc), delay)
                     await asyncio.sleep(delay)
-                    delay = min(delay * 2, 10.0)
+                    delay = min(delay * 2, self.config.db_retry_cap)
+                    continue
+                self._touched |= touched
+
+    async def housekeep(self) -> int:
+        """Queue progress updates and finish what is done; return rows now due."""
+        touched, self._touched = self._touched, set()
+        now = self.clock.now()
+        try:
+            due, later = await self._db(progress.requeue, self.db, touched, now,
+                                        self.config.progress_interval)
+            await self._db(self.outbox.sweep, now)
+        except DB_ERRORS as exc:
+            self.db_errors += 1
+            self._touched |= touched
+            log.warning("housekeeping skipped (%s)", _line(exc))
+            return 0
+        self._touched |= later
+        if due:
+            self.poke()
+        return due
+
+    async def _renew(self) -> None:
+        """Keep the leases of rows this engine still holds (queued behind a pause)."""
+        now = self.clock.now()
+        soon = now + self.config.lease / 2
+        ids = [i for i, until in self._held.items() if until <= soon]
+        if not ids:
+            return
+        until = now + self.config.lease
+        kept = await self._db(self.outbox.renew, ids, until)
+        for i in ids:
+            if i in kept and i in self._held:
+                self._held[i] = until
 
     # -- the long-running loop ---------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve every lane until ``stop`` is set (``crier serve``)."""
-        await asyncio.gather(*(self._lane_loop(name, stop) for name in self.lanes))
+        self._stopping = False
+        self._flush_now = asyncio.Event()
+        helpers = [asyncio.create_task(self._flush_loop(stop)),
+                   asyncio.create_task(self._housekeeping_loop(stop))]
+        try:
+            await asyncio.gather(*(self._lane_loop(name, stop) for name in self.lanes))
+        finally:
+            for task in helpers:
+                task.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
+            await self.flush()
+            await self._give_back()
+            self._flush_now = None
 
     def poke(self, platforms: Iterable[str] | None = None) -> None:
         """New rows were written: wake the lanes instead of waiting for the next poll."""
@@ -370,22 +459,102 @@ class DeliveryEngine:
             if name in self.lanes:
                 self.lanes[name].wake.set()
 
+    async def _flush_loop(self, stop: asyncio.Event) -> None:
+        assert self._flush_now is not None
+        while True:
+            await _wait(self._flush_now, self.config.flush_interval)
+            self._flush_now.clear()
+            await self.flush()
+
+    async def _housekeeping_loop(self, stop: asyncio.Event) -> None:
+        every = max(0.05, min(self.config.progress_interval,
+                              self.config.lease.total_seconds() / 6))
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self._renew()
+            except DB_ERRORS as exc:
+                log.warning("cannot renew leases (%s)", _line(exc))
+            await self.housekeep()
+
     async def _lane_loop(self, name: str, stop: asyncio.Event) -> None:
         lane = self.lanes[name]
-        backoff = 0.5
-        while not stop.is_set():
-            try:
-                claimed = await self.run_once(name)
-                backoff = 0.5
-            except (OperationalError, DBAPIError) as exc:
-                log.warning("delivery lane %s: database unavailable (%s); retrying in %.1fs",
-                            name, str(exc).splitlines()[0], backoff)
-                claimed = 0
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 15.0)
-                continue
-            if claimed:
-                continue
-            lane.wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(lane.wake.wait(), self.config.idle_poll)
+        queue: asyncio.Queue[tuple[Claimed, OutboundMessage | None]] = asyncio.Queue()
+        workers = [asyncio.create_task(self._worker(lane, queue))
+                   for _ in range(self.config.concurrency)]
+        backoff = self.config.db_retry_base
+        try:
+            while not stop.is_set():
+                if queue.qsize() >= max(1, self._claim_size(lane) // 2):
+                    lane.room.clear()
+                    await _wait(lane.room, self.config.idle_poll)
+                    continue
+                try:
+                    rows = await self._claim(name, lane)
+                    messages = await self._prepare(rows) if rows else {}
+                except DB_ERRORS as exc:
+                    self.db_errors += 1
+                    log.warning("delivery lane %s: database unavailable (%s); retrying in %.1fs",
+                                name, _line(exc), backoff)
+                    await _wait(stop, backoff)
+                    backoff = min(backoff * 2, self.config.db_retry_cap)
+                    continue
+                backoff = self.config.db_retry_base
+                for row in rows:
+                    queue.put_nowait((row, messages.get(row.id)))
+                if not rows:
+                    lane.wake.clear()
+                    await _wait_any((lane.wake, stop), self.config.idle_poll)
+        finally:
+            await self._stop_lane(lane, queue, workers)
+
+    async def _worker(self, lane: PlatformLane,
+                      queue: asyncio.Queue[tuple[Claimed, OutboundMessage | None]]) -> None:
+        low = max(1, self._claim_size(lane) // 2)
+        while True:
+            row, msg = await queue.get()
+            await self._deliver(lane, row, msg)
+            if queue.qsize() < low:
+                lane.room.set()
+
+    async def _stop_lane(self, lane: PlatformLane,
+                         queue: asyncio.Queue[tuple[Claimed, OutboundMessage | None]],
+                         workers: list[asyncio.Task[None]]) -> None:
+        """Give back what was not started; let requests in flight finish."""
+        self._stopping = True
+        while not queue.empty():
+            row, _ = queue.get_nowait()
+            self._release.add(row.id)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.send_timeout
+        while lane.in_flight and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+
+    async def _give_back(self) -> None:
+        ids, self._release = self._release, set()
+        for i in ids:
+            self._held.pop(i, None)
+        if ids:
+            with contextlib.suppress(*DB_ERRORS):
+                await self._db(self.outbox.release, ids, self.clock.now())
+
+
+async def _wait(event: asyncio.Event, timeout: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), timeout)
+
+
+async def _wait_any(events: Iterable[asyncio.Event], timeout: float) -> None:
+    waiters = [asyncio.create_task(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()
+
+
+def _line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__

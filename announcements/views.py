@@ -8,7 +8,7 @@ from __future__ import annotations
 from sqlalchemy import and_, case, func, or_, select
 from sqlmodel import Session
 
-from announcements import render
+from announcements import progress, render
 from announcements.errors import NotAllowed, NotFound
 from announcements.policy import Grants, grants_of
 from announcements.types import DeliveryStatus, Kind, Person, Purpose, Role, Status
@@ -103,19 +103,11 @@ def status(s: Session, actor: Person, ann_id: int | None) -> str:
         lines.append(f"Repeats: every {ann.every}")
     if ann.reject_reason:
         lines.append(f"Rejection reason: {ann.reject_reason}")
-    counts = delivery_counts(s, ann.id)
-    total = sum(n for st, n in counts.items() if st != DeliveryStatus.CANCELLED)
-    if total:
-        done = counts.get(DeliveryStatus.DELIVERED, 0)
-        failed = counts.get(DeliveryStatus.FAILED, 0)
-        unreachable = counts.get(DeliveryStatus.UNREACHABLE, 0)
-        pending = counts.get(DeliveryStatus.PENDING, 0) + counts.get(DeliveryStatus.SENDING, 0)
-        lines.append(f"Delivery {render.bar(done + failed + unreachable, total)}")
-        lines.append(f"Sent {done} of {total} · failed {failed} · unreachable {unreachable} · "
-                     f"pending {pending}")
+    lines.extend(progress.correction_lines(s, ann, actor.timezone))
+    counts = progress.snapshot(s, ann.id)
+    if counts.total:
+        lines.extend(progress.lines(counts, ann.ack))  # the same as the live status message
         if ann.ack:
-            n = acknowledged(s, ann.id)
-            lines.append(f"Acknowledged {n} of {total} · not yet {total - n}")
             lines.append("By department (lowest first):")
             for dept, n_dept, _dv, acks in by_department(s, ann.id):
                 lines.append(f"  {dept}: {acks} of {n_dept} acknowledged "

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from sqlmodel import select
 
@@ -18,6 +19,7 @@ from announcements.ports import Attachment
 from announcements.reports import WeeklyReport, weekly
 from announcements.scheduling import ReportPost, Scheduler, TickResult
 from announcements.types import OutboundMessage
+from storage.events import prune
 from storage.leader import Leadership
 from storage.models import ReportSubscription
 
@@ -32,6 +34,8 @@ class SchedulerService:
     tick_interval: float = 1.0
     retry_lead: float = 3.0
     reconcile_every: float = 60.0
+    #: Inbound event ids are kept this long for deduplication, then pruned.
+    event_retention: timedelta = timedelta(days=2)
     posted: list[tuple[str, str]] = field(default_factory=list)
 
     async def run_due(self) -> TickResult:
@@ -76,6 +80,10 @@ class SchedulerService:
                             exc)
         return sent
 
+    def prune_events(self) -> int:
+        now = self.runtime.crier.clock.now()  # type: ignore[attr-defined]
+        return prune(self.runtime.db, now - self.event_retention)  # type: ignore[attr-defined]
+
     async def run(self, stop: asyncio.Event) -> None:
         """The loop of ``crier serve``: lead when possible, tick every second."""
         loop = asyncio.get_running_loop()
@@ -86,6 +94,7 @@ class SchedulerService:
                 if leading:
                     if loop.time() - last_reconcile > self.reconcile_every:
                         await asyncio.to_thread(self.scheduler.reconcile)
+                        await asyncio.to_thread(self.prune_events)
                         last_reconcile = loop.time()
                     await self.run_due()
             except Exception as exc:  # noqa: BLE001 - keep scheduling through DB blips

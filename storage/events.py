@@ -18,3 +18,12 @@ def first_time(db: Database, platform: str, event_id: str, now: datetime) -> boo
         return True
     except IntegrityError:
         return False
+
+
+def prune(db: Database, older_than: datetime) -> int:
+    """Forget event ids older than any platform retries (Slack: minutes; Telegram: 24 h)."""
+    from sqlalchemy import delete
+
+    with db.session() as s:
+        result = s.execute(delete(InboundEvent).where(InboundEvent.received_at < older_than))
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]

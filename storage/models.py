@@ -136,7 +136,7 @@ class Delivery(SQLModel, table=True):
         # Claiming: due rows of one platform, small messages (priority 0) first.
         Index("ix_delivery_claim", "platform", "status", "priority", "next_attempt_at", "id"),
         # Progress counts and "is anything still open" per announcement.
-        Index("ix_delivery_progress", "announcement_id", "purpose", "status"),
+        Index("ix_delivery_progress", "announcement_id", "purpose", "status", "action"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

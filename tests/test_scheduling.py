@@ -233,3 +233,20 @@ async def test_a_held_message_cannot_be_answered_before_it_arrives(chat, clock):
     ann = await chat.approved("/announce to:Sales ack Read before Monday")
     out = await chat.click("sales1@example.com", f"ack:{ann}")
     assert f"#{ann} was not sent to you" in out
+
+
+async def test_local_sends_at_the_same_wall_clock_time_in_every_office(chat, clock):
+    # Casey (London) asks for Monday 09:00 in each recipient's own zone.
+    ann = await chat.approved("/announce to:Engineering at:mon 09:00 local Stand-up moved")
+    berlin = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)  # 09:00 in Berlin
+    new_york = datetime(2026, 11, 30, 14, 0, tzinfo=UTC)  # 09:00 in New York
+    clock.set(berlin - timedelta(seconds=1))
+    await chat.tick()
+    assert chat.messages("eng1@example.com", ann) == []
+    clock.set(berlin)
+    await chat.tick()
+    assert len(chat.messages("eng1@example.com", ann)) == 1  # Berlin
+    assert chat.messages("eng2@example.com", ann) == []  # New York still asleep
+    clock.set(new_york)
+    await chat.tick()
+    assert len(chat.messages("eng2@example.com", ann)) == 1

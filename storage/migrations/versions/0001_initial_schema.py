@@ -203,7 +203,7 @@ def upgrade() -> None:
     with op.batch_alter_table('delivery', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_delivery_announcement_id'), ['announcement_id'], unique=False)
         batch_op.create_index('ix_delivery_claim', ['platform', 'status', 'priority', 'next_attempt_at', 'id'], unique=False)
-        batch_op.create_index('ix_delivery_progress', ['announcement_id', 'purpose', 'status'], unique=False)
+        batch_op.create_index('ix_delivery_progress', ['announcement_id', 'purpose', 'status', 'action'], unique=False)
         batch_op.create_index(batch_op.f('ix_delivery_person_id'), ['person_id'], unique=False)
 
     op.create_table('correction',
