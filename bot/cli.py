@@ -207,6 +207,7 @@ def serve(
     settings = _settings()
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     db = _database(settings)
     server_app, enabled = build_server(settings, db, telegram_polling=telegram_polling)
     if not enabled:
