@@ -272,20 +272,22 @@ def _fire_reminder(sch: Scheduler, s: Session, ann_id: int, fire: datetime, now:
     return True
 
 
-def _non_acknowledgers(s: Session, ann_id: int) -> list[int]:
+def _delivered_except(s: Session, ann_id: int, answered: Any) -> list[int]:
+    """People the announcement was delivered to who are not in ``answered``."""
     got = select(Delivery.person_id).where(
         Delivery.announcement_id == ann_id, Delivery.purpose == Purpose.ANNOUNCEMENT.value,
         Delivery.status == DeliveryStatus.DELIVERED.value)
-    acked = select(Receipt.person_id).where(Receipt.announcement_id == ann_id)
-    return list(s.execute(got.where(Delivery.person_id.not_in(acked))).scalars())  # type: ignore[attr-defined]
+    return list(s.execute(got.where(Delivery.person_id.not_in(answered))).scalars())  # type: ignore[attr-defined]
+
+
+def _non_acknowledgers(s: Session, ann_id: int) -> list[int]:
+    return _delivered_except(
+        s, ann_id, select(Receipt.person_id).where(Receipt.announcement_id == ann_id))
 
 
 def _non_voters(s: Session, ann_id: int) -> list[int]:
-    got = select(Delivery.person_id).where(
-        Delivery.announcement_id == ann_id, Delivery.purpose == Purpose.ANNOUNCEMENT.value,
-        Delivery.status == DeliveryStatus.DELIVERED.value)
-    voted = select(Vote.person_id).where(Vote.announcement_id == ann_id)
-    return list(s.execute(got.where(Delivery.person_id.not_in(voted))).scalars())  # type: ignore[attr-defined]
+    return _delivered_except(
+        s, ann_id, select(Vote.person_id).where(Vote.announcement_id == ann_id))
 
 
 def _queue_nudges(sch: Scheduler, s: Session, ann: Announcement, people: list[int],
