@@ -27,7 +27,7 @@ import logging
 import os
 import random
 import socket
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -86,6 +86,52 @@ class EngineConfig:
     progress_min_recipients: int = 100
     #: Overrides of the platforms' own ``limits``, by platform name.
     limits: dict[str, RateLimits] = field(default_factory=dict)
+
+
+#: ``CRIER_*`` settings of the engine (seconds unless named otherwise).
+ENV = {
+    "CRIER_DELIVERY_CONCURRENCY": "concurrency",
+    "CRIER_DELIVERY_BATCH": "batch_size",
+    "CRIER_DELIVERY_MAX_ATTEMPTS": "max_attempts",
+    "CRIER_DELIVERY_LEASE": "lease",
+    "CRIER_PROGRESS_INTERVAL": "progress_interval",
+    "CRIER_PROGRESS_MIN_RECIPIENTS": "progress_min_recipients",
+}
+RATE_PREFIX = "CRIER_RATE_LIMIT_"
+
+
+def config_from_env(env: Mapping[str, str]) -> EngineConfig:
+    """``EngineConfig`` from ``CRIER_*`` variables; ``CRIER_RATE_LIMIT_SLACK=8,1,10``
+    sets a platform's messages per second, per conversation and burst."""
+    config = EngineConfig()
+    for var, name in ENV.items():
+        raw = env.get(var, "").strip()
+        if not raw:
+            continue
+        try:
+            number = float(raw)
+        except ValueError:
+            raise ValueError(f"{var}={raw!r} is not a number; e.g. {var}=5") from None
+        if name == "lease":
+            config.lease = timedelta(seconds=number)
+        else:
+            setattr(config, name, type(getattr(config, name))(number))
+    for var, raw in env.items():
+        if var.startswith(RATE_PREFIX) and raw.strip():
+            config.limits[var.removeprefix(RATE_PREFIX).lower()] = parse_limits(var, raw)
+    return config
+
+
+def parse_limits(var: str, raw: str) -> RateLimits:
+    try:
+        parts = [float(p) for p in raw.split(",")]
+        if not 1 <= len(parts) <= 3 or min(parts) < 0:
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"{var}={raw!r} should be PER_SECOND[,PER_CONVERSATION[,BURST]], "
+                         f"e.g. {var}=30,1") from None
+    return RateLimits(parts[0], parts[1] if len(parts) > 1 else 0,
+                      int(parts[2]) if len(parts) > 2 else 1)
 
 
 def worker_id() -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import delete, func, or_, select, update
@@ -47,6 +47,7 @@ from announcements.policy import (
 from announcements.quiet import QuietHours
 from announcements.timespec import Every, When, zone
 from announcements.types import (
+    Action,
     DeliveryAction,
     DeliveryStatus,
     DraftRequest,
@@ -97,6 +98,9 @@ class Crier:
     #: Called with the announcement id after an approval is committed (the scheduler
     #: registers reminders, nudges and poll closing there).
     after_approval: Callable[[int], None] | None = None
+    #: Button verbs handled outside this class (``approve-edit``), by verb.
+    actions: dict[str, Callable[[Person, Action, str | None], Reply]] = field(
+        default_factory=dict)
 
     # -- people ---------------------------------------------------------------
 
@@ -190,6 +194,8 @@ class Crier:
                 f"`{action.action}` is not a button", "Type `inbox` to see your buttons."
             )
         aid = parsed.announcement_id
+        if parsed.verb in self.actions:
+            return self.actions[parsed.verb](actor, parsed, value)
         if parsed.verb == "ack":
             return self.acknowledge(actor, aid, action.message_ref)
         if parsed.verb == "vote":

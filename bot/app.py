@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from announcements.clock import Clock, SystemClock
-from announcements.delivery import DeliveryEngine, EngineConfig
+from announcements.corrections import Corrections
+from announcements.delivery import DeliveryEngine, EngineConfig, config_from_env
 from announcements.lifecycle import Crier
 from announcements.outbox import Channels
 from announcements.ports import ChatPlatform
@@ -51,8 +52,12 @@ def build(
     crier = Crier(db, clock, channels,
                   quiet=parse_quiet_hours(settings.working_hours, settings.working_days),
                   nudge_max=settings.nudge_max)
-    engine = DeliveryEngine(db, crier, platforms, clock, engine_config)
-    router = Router(crier, on_outbox=engine.poke)
+    corrections = Corrections(crier)
+    crier.actions.update(corrections.buttons())
+    engine = DeliveryEngine(db, crier, platforms, clock,
+                            engine_config or config_from_env(settings.extra))
+    engine.renderers.update(corrections.renderers())
+    router = Router(crier, on_outbox=engine.poke, extensions=corrections.commands())
     scheduler = Scheduler(crier, report_schedule(settings))
     crier.after_approval = scheduler.schedule_for
     runtime = Runtime(settings, db, crier, platforms, engine, router,

@@ -23,8 +23,7 @@ from bot.slack.blocks import unescape
 from storage.models import Delivery
 from tests.factories import company, seed
 from tests.fakes.slack_api import FakeSlackAPI, dm
-from tests.fakes.slack_events import slack_chat
-from tests.test_slack_scenario import AVERY, CASEY, ENG, identities
+from tests.fakes.slack_events import AVERY, CASEY, ENG, identities, slack_chat
 
 ENG1, ENG2, ENG3 = ENG["eng1@example.com"], ENG["eng2@example.com"], ENG["eng3@example.com"]
 
@@ -79,7 +78,7 @@ def row_for(slack, ann: int, uid: str) -> Delivery:
 async def test_slack_errors_become_retries_or_unreachable(slack, fake):
     fake.make_unreachable(ENG1, "account_inactive")
     fake.make_unreachable(ENG2, "channel_not_found")
-    fake.fail("chat.postMessage", "ratelimited", status=429, retry_after=30, channel=ENG3)
+    fake.fail("chat.postMessage", "ratelimited", status=429, retry_after=1, channel=ENG3)
     ann = await approve(slack, "to:Engineering ack Badge photos on Monday")
     await slack.deliver()
 
@@ -90,14 +89,13 @@ async def test_slack_errors_become_retries_or_unreachable(slack, fake):
     limited = row_for(slack, ann, ENG3)
     assert limited.status == DeliveryStatus.PENDING and "ratelimited" in (limited.error or "")
     assert limited.attempts == 0  # a 429 does not use up an attempt
-    assert limited.next_attempt_at == slack.clock.now() + timedelta(seconds=30)
+    assert limited.next_attempt_at == slack.clock.now() + timedelta(seconds=1)
     assert fake.messages(ENG3) == []
+    assert fake.early_requests == 0  # nothing was sent to Slack inside the Retry-After
 
-    lane = slack.runtime.engine.lanes["slack"]
-    assert lane.throttle.paused_until > 0  # no request to Slack before Retry-After passes
-    lane.throttle.paused_until = 0  # (the engine's own test covers the wait itself)
-    slack.clock.advance(timedelta(seconds=31))
+    slack.clock.advance(timedelta(seconds=1))
     await slack.deliver()
+    assert fake.early_requests == 0
     assert row_for(slack, ann, ENG3).status == DeliveryStatus.DELIVERED
     assert fake.last(ENG3).actions == [f"ack:{ann}"]
     # The unreachable are not tried again.
@@ -135,12 +133,12 @@ async def test_a_long_announcement_is_split_into_sections_never_cut(slack, fake)
 
 async def test_the_longest_text_crier_accepts_fits_in_one_slack_message(platform, fake):
     word = "announcement & <policy> "
-    text = (word * (MAX_TEXT_CHARS // len(word)))[:MAX_TEXT_CHARS]
+    text = (word * (MAX_TEXT_CHARS // len(word)))[:MAX_TEXT_CHARS].strip()
     ref = await platform.send("U101", OutboundMessage(text=text, title="Long"))
     sent = fake.last("U101")
     assert ref == f"{dm('U101')}:{sent.ts}"
     sections = [b["text"]["text"] for b in sent.blocks if b["type"] == "section"]
-    assert unescape("".join(sections)) == text.strip()
+    assert unescape("".join(sections)) == text
 
 
 async def test_what_slack_cannot_show_is_refused_not_cut(platform, fake):
@@ -199,6 +197,3 @@ def test_default_limits_follow_slacks_posting_rules():
     p = make_platform(Settings(slack_bot_token="xoxb-1", slack_signing_secret="s"))
     assert p.limits.per_conversation == 1.0  # one message per second per conversation
     assert 0 < p.limits.per_second <= 10  # "several hundred per minute" per workspace
-    faster = make_platform(Settings(slack_bot_token="xoxb-1", slack_signing_secret="s",
-                                    extra={"CRIER_SLACK_RATE": "4"}))
-    assert faster.limits.per_second == 4

@@ -11,8 +11,7 @@ from sqlalchemy import func, select
 from storage.models import Announcement
 from tests.factories import company, seed
 from tests.fakes.slack_api import FakeSlackAPI
-from tests.fakes.slack_events import form_values, slack_chat
-from tests.test_slack_scenario import AVERY, CASEY, ENG, identities
+from tests.fakes.slack_events import AVERY, CASEY, ENG, form_values, identities, slack_chat
 
 
 @pytest.fixture

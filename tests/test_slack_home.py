@@ -9,8 +9,7 @@ import pytest
 from tests.factories import company, seed
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.slack_blocks import action_ids, visible_text
-from tests.fakes.slack_events import Shown, slack_chat
-from tests.test_slack_scenario import AVERY, CASEY, ENG, ERIN, identities
+from tests.fakes.slack_events import AVERY, CASEY, ENG, ERIN, Shown, identities, slack_chat
 
 ENG1 = ENG["eng1@example.com"]
 

@@ -6,20 +6,9 @@ import re
 
 import pytest
 
-from tests.factories import APPROVER, COMMS, ENG_LEAD, company, seed
+from tests.factories import company, seed
 from tests.fakes.slack_api import FakeSlackAPI, dm
-from tests.fakes.slack_events import slack_chat
-
-CASEY, AVERY, ERIN, SAM = "U001", "U002", "U003", "U004"
-ENG = {f"eng{i}@example.com": f"U10{i}" for i in range(1, 7)}
-SLACK_IDS = {COMMS.email: CASEY, APPROVER.email: AVERY, ENG_LEAD.email: ERIN,
-             "sam.admin@example.com": SAM, **ENG,
-             **{f"sales{i}@example.com": f"U20{i}" for i in range(1, 5)},
-             "gone1@example.com": "U301"}
-
-
-def identities() -> dict[str, dict[str, str]]:
-    return {email: {"slack": uid} for email, uid in SLACK_IDS.items()}
+from tests.fakes.slack_events import AVERY, CASEY, ENG, ERIN, identities, slack_chat
 
 
 @pytest.fixture
@@ -167,3 +156,36 @@ async def test_unlinked_member_is_linked_by_their_slack_email(slack):
     shown = await slack.command("U777", "/crier", "whoami")
     assert "Seller 1 <sales1@example.com>" in shown.text
     assert "slack (U777)" in shown.text
+
+
+async def test_the_authors_progress_message_is_updated_in_place(db, clock):
+    seed(db, clock, company(), identities())
+    extra = {"CRIER_PROGRESS_MIN_RECIPIENTS": "1", "CRIER_PROGRESS_INTERVAL": "0"}
+    with FakeSlackAPI() as fake:
+        async with slack_chat(db, clock, fake, extra=extra) as slack:
+            fake.make_unreachable(ENG["eng4@example.com"], "account_inactive")
+            preview = await slack.command(CASEY, "/announce", "to:Engineering ack Office move")
+            ann = re.search(r"submit:(\d+)", " ".join(preview.actions)).group(1)
+            await slack.click_ephemeral(CASEY, f"submit:{ann}", preview)
+            await slack.deliver()
+            await slack.click(AVERY, f"approve:{ann}")
+            await slack.deliver()
+
+            progress = [m for m in fake.messages(CASEY) if f"Announcement #{ann} —" in m.visible]
+            assert len(progress) == 1  # one status message, kept up to date with chat.update
+            assert progress[0].updates >= 1
+            final = progress[0].visible
+            assert "Sent 6 of 7 · failed 0 · unreachable 1 · pending 0" in final
+            assert "100%" in final and "— sent" in final
+
+
+async def test_every_command_answers_only_the_person_who_typed_it(slack):
+    reminder = await slack.command(CASEY, "/remind", "to:Engineering every:mon 09:00 Timesheets")
+    assert "Preview of Reminder #1" in reminder.text and "Sends: every mon 09:00" in reminder.text
+    helped = await slack.command(ERIN, "/crier", "")
+    assert "/announce [to:AUDIENCE]" in helped.text and "/crier help" in helped.text
+    wrong = await slack.command(CASEY, "/announce", "to:Enginering Hello")
+    assert "✗ unknown department `Enginering`" in wrong.text and "Engineering" in wrong.text
+    for shown in (reminder, helped, wrong):
+        assert all(p["response_type"] == "ephemeral" for p in shown.posts)
+    assert slack.fake.requests("chat.postMessage") == []  # nothing went to a channel

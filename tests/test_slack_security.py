@@ -19,8 +19,7 @@ from bot.slack import SlackBot
 from storage.models import Announcement, Receipt
 from tests.factories import company, seed
 from tests.fakes.slack_api import SIGNING_SECRET, FakeSlackAPI
-from tests.fakes.slack_events import sign, slack_chat
-from tests.test_slack_scenario import AVERY, CASEY, ENG, identities
+from tests.fakes.slack_events import AVERY, CASEY, ENG, identities, sign, slack_chat
 
 ENG1 = ENG["eng1@example.com"]
 COMMAND = urlencode({"team_id": "T0CRIER", "channel_id": "C0GENERAL", "user_id": CASEY,
@@ -67,6 +66,15 @@ async def test_a_fresh_signed_request_within_the_window_is_accepted(slack):
     response = await slack.post(COMMAND, timestamp=int(time.time()) - 4 * 60)
     assert response.status_code == 200
     assert announcements(slack) == 1
+
+
+async def test_slack_can_verify_the_request_url_from_the_manifest(slack):
+    body = '{"token": "legacy", "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P", "type": "url_verification"}'  # noqa: E501
+    response = await slack.post(body, "application/json")
+    assert response.status_code == 200
+    assert "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P" in response.text
+    forged = await slack.post(body, "application/json", signature="v0=forged")
+    assert forged.status_code == 401
 
 
 def test_verification_cannot_be_turned_off(db, clock):

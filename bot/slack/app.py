@@ -26,6 +26,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
+from sqlmodel import col
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -56,8 +57,21 @@ from storage.models import Person as PersonRow
 
 log = logging.getLogger("crier.slack")
 
+
+class _OneClient(logging.Filter):
+    """bolt warns that SLACK_BOT_TOKEN (read from the environment) is unused when it gets
+    a client; Crier always gives it the client built from that very token."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
+bolt_log = logging.getLogger("crier.slack.bolt")
+bolt_log.addFilter(_OneClient())
+
 PLATFORM = "slack"
-COMMANDS = ("/announce", "/poll", "/remind", "/crier")
+#: The slash commands manifest.yml registers: the shared grammar's commands.
+COMMANDS = tuple(f"/{name}" for name in grammar.USAGE)
 #: A second press of the same button within this many seconds is a double click.
 CLICK_WINDOW = 1.0
 #: How long a form submission may wait for the domain before Slack's 3-second deadline.
@@ -87,7 +101,7 @@ class SlackBot:
             client=self.client,
             signing_secret=settings.slack_signing_secret,
             process_before_response=True,  # listeners only ack and hand work to later()
-            logger=log,
+            logger=bolt_log,
         )
         self.handler = AsyncSlackRequestHandler(self.app)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -97,7 +111,8 @@ class SlackBot:
     # -- plumbing ---------------------------------------------------------------
 
     def _register(self) -> None:
-        self.app.command(re.compile(r"^/(announce|poll|remind|crier)$"))(self._on_command)
+        names = "|".join(re.escape(c) for c in COMMANDS)
+        self.app.command(re.compile(f"^({names})$"))(self._on_command)
         self.app.action(re.compile(r".+"))(self._on_action)
         self.app.view_submission(DRAFT_CALLBACK)(self._on_draft)
         self.app.view_submission(REJECT_CALLBACK)(self._on_reject)
@@ -130,6 +145,16 @@ class SlackBot:
                 timeout=aiohttp.ClientTimeout(total=self.client.timeout))
             self.client.session = self._session
             self.respond.session = self._session
+        try:
+            auth = await self.client.auth_test()
+            log.info("Slack: signed in as @%s in %s", auth.get("user"), auth.get("team"))
+        except SlackApiError as exc:
+            log.error("Slack refused SLACK_BOT_TOKEN (%s): copy the Bot User OAuth Token "
+                      "(xoxb-…) from the app's OAuth & Permissions page",
+                      exc.response.get("error"))
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            log.warning("Slack is not reachable at %s (%s); requests will be retried",
+                        self.client.base_url, exc)
 
     async def aclose(self) -> None:
         await self.settle()
@@ -157,9 +182,9 @@ class SlackBot:
         if not first_time(db, PLATFORM, f"{key}@{bucket}", self._now):
             return False
         with db.session() as s:
-            earlier = s.execute(select(InboundEvent.id).where(
-                InboundEvent.platform == PLATFORM,
-                InboundEvent.event_id == f"{key}@{bucket - 1}")).first()
+            earlier = s.execute(select(col(InboundEvent.id)).where(
+                col(InboundEvent.platform) == PLATFORM,
+                col(InboundEvent.event_id) == f"{key}@{bucket - 1}")).first()
         return earlier is None
 
     # -- slash commands -----------------------------------------------------------
@@ -191,12 +216,12 @@ class SlackBot:
 
     def _places(self) -> tuple[list[str], list[str]]:
         with self.runtime.db.session() as s:
-            active = PersonRow.active.is_(True)  # type: ignore[attr-defined]
-            departments = s.execute(select(PersonRow.department).where(active).distinct()
-                                    .order_by(PersonRow.department)).scalars().all()
-            locations = s.execute(select(PersonRow.location).where(
-                active, PersonRow.location.is_not(None)).distinct()  # type: ignore[union-attr]
-                .order_by(PersonRow.location)).scalars().all()
+            active = col(PersonRow.active).is_(True)
+            departments = s.execute(select(col(PersonRow.department)).where(active).distinct()
+                                    .order_by(col(PersonRow.department))).scalars().all()
+            locations = s.execute(select(col(PersonRow.location)).where(
+                active, col(PersonRow.location).is_not(None)).distinct()
+                .order_by(col(PersonRow.location))).scalars().all()
         return [str(d) for d in departments], [str(x) for x in locations if x]
 
     # -- buttons ------------------------------------------------------------------

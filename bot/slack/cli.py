@@ -45,5 +45,5 @@ def sync(settings: Settings, db: Database) -> SyncResult:
         error = str(exc.response.get("error") or exc)
         raise CrierError(f"Slack refused the directory sync: {error}",
                          HINTS.get(error, "See docs/slack.md.")) from None
-    out.print(result.summary(), markup=False)
+    out.print(result.summary(), markup=False, soft_wrap=True)
     return result

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, exists, or_, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from announcements import render, views
 from announcements.policy import grants_of
@@ -48,18 +48,19 @@ def _item(ann: Announcement, detail: str, accessory: Block | None = None) -> Blo
 
 
 def _received(me: int) -> Any:
-    return exists().where(Delivery.announcement_id == Announcement.id,
-                          Delivery.person_id == me,
-                          Delivery.purpose == Purpose.ANNOUNCEMENT.value,
-                          Delivery.status == DeliveryStatus.DELIVERED.value)
+    return exists().where(col(Delivery.announcement_id) == col(Announcement.id),
+                          col(Delivery.person_id) == me,
+                          col(Delivery.purpose) == Purpose.ANNOUNCEMENT.value,
+                          col(Delivery.status) == DeliveryStatus.DELIVERED.value)
 
 
 def _to_confirm(s: Session, me: Person) -> list[Block]:
-    acked = exists().where(Receipt.announcement_id == Announcement.id, Receipt.person_id == me.id)
+    acked = exists().where(col(Receipt.announcement_id) == col(Announcement.id),
+                           col(Receipt.person_id) == me.id)
     rows = s.execute(
-        select(Announcement).where(_received(me.id), Announcement.ack.is_(True),  # type: ignore[attr-defined]
-                                   Announcement.status.in_(LIVE), ~acked)  # type: ignore[attr-defined]
-        .order_by(Announcement.id.desc()).limit(LIST_ITEMS)  # type: ignore[union-attr]
+        select(Announcement).where(_received(me.id), col(Announcement.ack).is_(True),
+                                   col(Announcement.status).in_(LIVE), ~acked)
+        .order_by(col(Announcement.id).desc()).limit(LIST_ITEMS)
     ).scalars().all()
     if not rows:
         return []
@@ -74,21 +75,21 @@ def _to_confirm(s: Session, me: Person) -> list[Block]:
 def _open_polls(s: Session, me: Person, now: datetime) -> list[Block]:
     rows = s.execute(
         select(Announcement).where(
-            _received(me.id), Announcement.kind == Kind.POLL.value,
-            Announcement.status.in_(LIVE),  # type: ignore[attr-defined]
-            Announcement.closed_at.is_(None),  # type: ignore[union-attr]
-            or_(Announcement.closes_at.is_(None), Announcement.closes_at > now))  # type: ignore[union-attr,operator]
-        .order_by(Announcement.id.desc()).limit(LIST_ITEMS)  # type: ignore[union-attr]
+            _received(me.id), col(Announcement.kind) == Kind.POLL.value,
+            col(Announcement.status).in_(LIVE),
+            col(Announcement.closed_at).is_(None),
+            or_(col(Announcement.closes_at).is_(None), col(Announcement.closes_at) > now))
+        .order_by(col(Announcement.id).desc()).limit(LIST_ITEMS)
     ).scalars().all()
     if not rows:
         return []
     blocks = _heading("Open polls")
     for ann in rows:
         assert ann.id is not None
-        options = s.execute(select(PollOption).where(PollOption.announcement_id == ann.id)
-                            .order_by(PollOption.position)).scalars().all()  # type: ignore[arg-type]
-        mine = set(s.execute(select(Vote.option_id).where(
-            Vote.announcement_id == ann.id, Vote.person_id == me.id)).scalars())
+        options = s.execute(select(PollOption).where(col(PollOption.announcement_id) == ann.id)
+                            .order_by(col(PollOption.position))).scalars().all()
+        mine = set(s.execute(select(col(Vote.option_id)).where(
+            col(Vote.announcement_id) == ann.id, col(Vote.person_id) == me.id)).scalars())
         answered = [o.label for o in options if o.id in mine]
         closes = f"closes {render.local(ann.closes_at, me.timezone)}" if ann.closes_at else "open"
         note = f"you answered {', '.join(answered)}" if answered else "not answered yet"
@@ -102,9 +103,9 @@ def _open_polls(s: Session, me: Person, now: datetime) -> list[Block]:
 def _drafts(s: Session, me: Person) -> list[Block]:
     rows = s.execute(
         select(Announcement).where(
-            Announcement.author_id == me.id,
-            Announcement.status.in_([Status.DRAFT.value, Status.PENDING_APPROVAL.value]))  # type: ignore[attr-defined]
-        .order_by(Announcement.id.desc()).limit(LIST_ITEMS)  # type: ignore[union-attr]
+            col(Announcement.author_id) == me.id,
+            col(Announcement.status).in_([Status.DRAFT.value, Status.PENDING_APPROVAL.value]))
+        .order_by(col(Announcement.id).desc()).limit(LIST_ITEMS)
     ).scalars().all()
     blocks = _heading("Your drafts")
     if not rows:
@@ -119,9 +120,9 @@ def _drafts(s: Session, me: Person) -> list[Block]:
 
 def _recent(s: Session, me: Person) -> list[Block]:
     rows = s.execute(
-        select(Announcement).where(Announcement.author_id == me.id,
-                                   Announcement.status.in_(RECENT))  # type: ignore[attr-defined]
-        .order_by(Announcement.id.desc()).limit(LIST_ITEMS)  # type: ignore[union-attr]
+        select(Announcement).where(col(Announcement.author_id) == me.id,
+                                   col(Announcement.status).in_(RECENT))
+        .order_by(col(Announcement.id).desc()).limit(LIST_ITEMS)
     ).scalars().all()
     if not rows:
         return []
@@ -139,15 +140,15 @@ def _recent(s: Session, me: Person) -> list[Block]:
 
 
 def _approvals(s: Session, me: Person) -> list[Block]:
-    asked = exists().where(Delivery.announcement_id == Announcement.id,
-                           Delivery.person_id == me.id,
-                           Delivery.purpose == Purpose.APPROVAL.value)
+    asked = exists().where(col(Delivery.announcement_id) == col(Announcement.id),
+                           col(Delivery.person_id) == me.id,
+                           col(Delivery.purpose) == Purpose.APPROVAL.value)
     rows = s.execute(
-        select(Announcement, PersonRow.name)
-        .join(PersonRow, PersonRow.id == Announcement.author_id)
-        .where(and_(asked, Announcement.status == Status.PENDING_APPROVAL.value,
-                    Announcement.author_id != me.id))
-        .order_by(Announcement.id).limit(LIST_ITEMS)  # type: ignore[arg-type]
+        select(Announcement, col(PersonRow.name))
+        .join(PersonRow, col(PersonRow.id) == col(Announcement.author_id))
+        .where(and_(asked, col(Announcement.status) == Status.PENDING_APPROVAL.value,
+                    col(Announcement.author_id) != me.id))
+        .order_by(col(Announcement.id)).limit(LIST_ITEMS)
     ).tuples().all()
     if not rows:
         return []

@@ -40,7 +40,7 @@ log = logging.getLogger("crier.slack")
 # also maintaining a workspace-wide limit"; the chat.postMessage reference puts that cap
 # at "several hundred messages per minute". Crier paces at 1/s per conversation and
 # 8/s (480/min) per workspace with a burst of 10; a 429 pauses the lane for Retry-After.
-# CRIER_SLACK_RATE overrides the workspace rate (messages per second).
+# CRIER_RATE_LIMIT_SLACK=8,1,10 overrides these (the delivery engine reads it).
 PER_CONVERSATION = 1.0
 WORKSPACE_RATE = 8.0
 WORKSPACE_BURST = 10
@@ -73,15 +73,6 @@ def make_client(settings: Settings, *, retries: bool = True) -> AsyncWebClient:
                     AsyncRateLimitErrorRetryHandler(max_retry_count=2)]
     return AsyncWebClient(token=settings.slack_bot_token, base_url=base_url, timeout=15,
                           retry_handlers=handlers)
-
-
-def workspace_rate(settings: Settings) -> float:
-    raw = settings.extra.get("CRIER_SLACK_RATE")
-    try:
-        return float(raw) if raw else WORKSPACE_RATE
-    except ValueError:
-        raise ValueError(f"CRIER_SLACK_RATE={raw!r} is not a number of messages per second; "
-                         "e.g. CRIER_SLACK_RATE=8") from None
 
 
 def make_ref(channel: str, ts: str) -> str:
@@ -212,8 +203,4 @@ class SlackPlatform:
 
 def make_platform(settings: Settings) -> SlackPlatform:
     """The Slack platform from ``SLACK_BOT_TOKEN`` and ``SLACK_API_URL``."""
-    rate = workspace_rate(settings)
-    return SlackPlatform(
-        client=make_client(settings, retries=False),
-        limits=RateLimits(rate, PER_CONVERSATION, WORKSPACE_BURST),
-    )
+    return SlackPlatform(client=make_client(settings, retries=False))

@@ -95,6 +95,8 @@ class Responder:
             await self.replace(where, reply.update)
         if reply.message is not None and reply.message != reply.update:
             await self.tell(where, reply.message)
+        for notice in reply.notices:
+            await self.tell(where, OutboundMessage(text=notice))
 
     async def replace(self, where: Where, message: OutboundMessage) -> None:
         """Put ``message`` in place of the clicked one (the App Home is republished instead)."""

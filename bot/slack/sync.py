@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from announcements.clock import Clock
 from storage.db import Database
@@ -128,7 +129,8 @@ async def _custom_ids(client: AsyncWebClient, specs: dict[str, str],
     if not custom:
         return {}
     try:
-        fields = (await client.team_profile_get()).get("profile", {}).get("fields") or []
+        profile: dict[str, Any] = (await client.team_profile_get()).get("profile") or {}
+        fields: list[dict[str, Any]] = profile.get("fields") or []
     except SlackApiError as exc:
         result.warnings.append(
             f"cannot read the workspace's profile fields ({exc.response.get('error')}); "
@@ -211,7 +213,8 @@ def _write(db: Database, clock: Clock, active: list[_Member], leavers: list[tupl
     now = clock.now()
     with db.session() as s:
         people = {p.email.lower(): p for p in s.execute(select(Person)).scalars()}
-        links = list(s.execute(select(Identity).where(Identity.platform == PLATFORM)).scalars())
+        links = list(s.execute(select(Identity).where(col(Identity.platform) == PLATFORM))
+                     .scalars())
         by_person = {i.person_id: i for i in links}
         by_user = {i.platform_user_id: i for i in links}
         for m in active:
@@ -312,13 +315,13 @@ async def link_by_email(db: Database, client: AsyncWebClient, user_id: str, cloc
 def _link_email(db: Database, email: str, user_id: str, clock: Clock) -> bool:
     with db.session() as s:
         person = s.execute(select(Person).where(
-            func.lower(Person.email) == email, Person.active.is_(True))  # type: ignore[attr-defined]
+            func.lower(col(Person.email)) == email, col(Person.active).is_(True))
         ).scalar_one_or_none()
         if person is None or person.id is None:
             return False
         taken = s.execute(select(Identity).where(
-            Identity.platform == PLATFORM,
-            (Identity.person_id == person.id) | (Identity.platform_user_id == user_id),
+            col(Identity.platform) == PLATFORM,
+            (col(Identity.person_id) == person.id) | (col(Identity.platform_user_id) == user_id),
         )).scalars().first()
         if taken is not None:
             return False  # linked to another account already: an admin decides

@@ -18,6 +18,7 @@ It also works as an async context manager (``async with``), and from a benchmark
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import math
@@ -125,8 +126,11 @@ class FakeSlackAPI:
         self.chaos_429 = self.chaos_5xx = 0.0
         self.chaos_retry_after = 1
         self.rate_limited = 0
-        #: Requests that arrived while a Retry-After this fake gave was still running.
+        #: Requests that arrived while a Retry-After this fake gave was still running,
+        #: not counting those that were already on their way (``in_flight_grace`` seconds).
         self.early_requests = 0
+        self.in_flight_grace = 0.1
+        self._blocked_since = 0.0
         self._blocked_until = 0.0
         self._random = random.Random(seed)
         self._ids = itertools.count(1)
@@ -276,7 +280,7 @@ class FakeSlackAPI:
             self.hooks.clear()
             self.failures.clear()
             self.early_requests = self.rate_limited = 0
-            self._blocked_until = 0.0
+            self._blocked_since = self._blocked_until = 0.0
 
     # -- HTTP --------------------------------------------------------------------
 
@@ -307,7 +311,7 @@ class FakeSlackAPI:
 
     def _inject(self, method: str, params: dict[str, Any]) -> None:
         now = time.monotonic()
-        if now < self._blocked_until:
+        if self._blocked_since + self.in_flight_grace < now < self._blocked_until:
             self.early_requests += 1
         channel = str(params.get("channel") or "")
         for failure in self.failures:
@@ -347,8 +351,11 @@ class FakeSlackAPI:
 
     def _note_429(self, status: int, retry_after: int | None) -> None:
         if status == 429:
+            now = time.monotonic()
             self.rate_limited += 1
-            self._blocked_until = max(self._blocked_until, time.monotonic() + (retry_after or 1))
+            if now >= self._blocked_until:
+                self._blocked_since = now
+            self._blocked_until = max(self._blocked_until, now + (retry_after or 1))
 
     async def _hook(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -523,10 +530,8 @@ async def _read(request: web.Request) -> dict[str, Any]:
         params.update({k: v for k, v in form.items() if isinstance(v, str)})
     for key in JSON_FIELDS & params.keys():
         if isinstance(params[key], str):
-            try:
+            with contextlib.suppress(ValueError):
                 params[key] = json.loads(params[key])
-            except ValueError:
-                pass
     return params
 
 

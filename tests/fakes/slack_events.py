@@ -27,8 +27,21 @@ from bot.server import create_app
 from bot.settings import Settings
 from bot.slack import SlackBot, make_platform, plugin
 from storage.db import Database
+from tests.factories import APPROVER, COMMS, ENG_LEAD
 from tests.fakes.slack_api import SIGNING_SECRET, TEAM, FakeSlackAPI, Message, dm
 from tests.fakes.slack_blocks import action_ids, visible_text
+
+# The test company's Slack accounts (tests.factories.company()).
+CASEY, AVERY, ERIN, SAM = "U001", "U002", "U003", "U004"
+ENG = {f"eng{i}@example.com": f"U10{i}" for i in range(1, 7)}
+SLACK_IDS = {COMMS.email: CASEY, APPROVER.email: AVERY, ENG_LEAD.email: ERIN,
+             "sam.admin@example.com": SAM, **ENG,
+             **{f"sales{i}@example.com": f"U20{i}" for i in range(1, 5)},
+             "gone1@example.com": "U301"}
+
+
+def identities() -> dict[str, dict[str, str]]:
+    return {email: {"slack": uid} for email, uid in SLACK_IDS.items()}
 
 
 def sign(body: str, timestamp: int, secret: str = SIGNING_SECRET) -> str:

@@ -1,0 +1,398 @@
+"""Recall and correct what was already sent: ``/crier recall ID`` and
+``/crier edit ID NEW TEXT``.
+
+Rules, each enforced here:
+- The author or an admin may recall an announcement that is sending or sent.
+  Every delivered copy (announcement and nudges) is deleted through the
+  delivery engine, copies not yet sent are cancelled, and nothing more is sent.
+- The author or an admin may edit an announcement. A draft just takes the new
+  text. Once approved, an edit needs approval again: by an approver other than
+  the editor whose scope covers the whole audience. Until then recipients keep
+  the approved text; once approved, every delivered copy is updated in place
+  and copies not yet sent go out with the new text.
+- A newer edit supersedes one still waiting for approval; an approver always
+  approves exactly the text shown in their request.
+- Every transition is an audit event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlmodel import Session
+
+from announcements import audit, render
+from announcements.audience import resolve
+from announcements.errors import CrierError, NotAllowed, NotFound
+from announcements.lifecycle import Crier
+from announcements.limits import MAX_POLL_QUESTION_CHARS, MAX_TEXT_CHARS, MAX_TEXT_REASON
+from announcements.outbox import Claimed, enqueue
+from announcements.policy import approvers_for, grants_of, may_approve, uncovered
+from announcements.types import (
+    BULK_PURPOSES,
+    Action,
+    Button,
+    DeliveryAction,
+    DeliveryStatus,
+    Kind,
+    OutboundMessage,
+    Person,
+    Purpose,
+    Reply,
+    Role,
+    Status,
+)
+from storage.models import Announcement, Correction, Delivery
+
+PENDING, APPROVED, REJECTED, SUPERSEDED = "pending_approval", "approved", "rejected", "superseded"
+RECALLABLE = (Status.SENDING, Status.SENT)
+EDITABLE = (Status.APPROVED, Status.SCHEDULED, Status.SENDING, Status.SENT)
+BULK = [p.value for p in BULK_PURPOSES]
+#: Copies that are (or are about to be) in someone's chat.
+_DELIVERED = and_(Delivery.message_ref.is_not(None),  # type: ignore[union-attr]
+                  or_(Delivery.status == DeliveryStatus.DELIVERED.value,
+                      and_(Delivery.status == DeliveryStatus.PENDING.value,
+                           Delivery.action != DeliveryAction.SEND.value)))
+
+
+class Command(Protocol):
+    """What the router hands over for ``/crier recall`` and ``/crier edit``."""
+
+    text: str
+
+    def id_arg(self) -> int | None: ...
+
+
+@dataclass
+class Corrections:
+    crier: Crier
+
+    # -- wiring ----------------------------------------------------------------------
+
+    def commands(self) -> dict[str, Callable[[Person, Any], Reply]]:
+        """``Router.extensions`` handlers."""
+        return {"recall": lambda p, c: self.recall(p, _id(c)),
+                "edit": lambda p, c: self.edit(p, _id(c), c.text)}
+
+    def buttons(self) -> dict[str, Callable[[Person, Action, str | None], Reply]]:
+        """``Crier.actions`` handlers."""
+        return {"approve-edit": self.approve_edit, "reject-edit": self.reject_edit}
+
+    def renderers(self) -> dict[str, Callable[[list[Claimed]], dict[int, OutboundMessage]]]:
+        """The delivery engine's renderers for the rows this module writes."""
+        return {Purpose.EDIT_REQUEST.value: self.messages_for,
+                Purpose.EDIT_OUTCOME.value: self.messages_for}
+
+    # -- recall ----------------------------------------------------------------------
+
+    def recall(self, actor: Person, ann_id: int) -> Reply:
+        now = self.crier.clock.now()
+        with self.crier.db.session() as s:
+            ann = self._mine(s, actor, ann_id, "recall")
+            if ann.status not in RECALLABLE:
+                raise CrierError(*_not_recallable(ann))
+            claimed = s.execute(
+                update(Announcement)
+                .where(Announcement.id == ann_id,  # type: ignore[arg-type]
+                       Announcement.status == ann.status)
+                .values(status=Status.RECALLED.value, updated_at=now))
+            if claimed.rowcount != 1:  # type: ignore[attr-defined]
+                raise CrierError(f"#{ann_id} changed just now", f"See `/crier status {ann_id}`.")
+            bulk = and_(Delivery.announcement_id == ann_id,
+                        Delivery.purpose.in_(BULK))  # type: ignore[attr-defined]
+            cancelled = s.execute(
+                update(Delivery)
+                .where(bulk, Delivery.status == DeliveryStatus.PENDING.value,
+                       Delivery.action == DeliveryAction.SEND.value)
+                .values(status=DeliveryStatus.CANCELLED.value, updated_at=now,
+                        error="recalled before it was sent")).rowcount  # type: ignore[attr-defined]
+            deleting = s.execute(
+                update(Delivery).where(bulk, _DELIVERED)
+                .values(status=DeliveryStatus.PENDING.value, action=DeliveryAction.DELETE.value,
+                        attempts=0, next_attempt_at=now, updated_at=now, error=None)
+            ).rowcount  # type: ignore[attr-defined]
+            self._supersede(s, ann_id, now)
+            audit.record(s, now, "recalled", actor_id=actor.id, announcement_id=ann_id,
+                         deleting=deleting, cancelled=cancelled)
+            copies = "message" if deleting == 1 else "messages"
+            text = f"Recalling #{ann_id}: deleting {deleting} delivered {copies}"
+            if cancelled:
+                text += f"; {cancelled} not yet sent will not be sent"
+            return Reply.text(f"{text}. Follow it with `/crier status {ann_id}`.")
+
+    # -- edit ------------------------------------------------------------------------
+
+    def edit(self, actor: Person, ann_id: int, text: str) -> Reply:
+        now = self.crier.clock.now()
+        text = text.strip()
+        with self.crier.db.session() as s:
+            ann = self._mine(s, actor, ann_id, "edit")
+            _check_text(ann, text)
+            if text == ann.text:
+                raise CrierError(f"#{ann_id} already says exactly that",
+                                 "Type the whole new text after the number.")
+            if ann.status == Status.DRAFT:
+                ann.text, ann.updated_at = text, now
+                audit.record(s, now, "edited", actor_id=actor.id, announcement_id=ann_id)
+                resolved = resolve(s, ann.audience)
+                return Reply(message=render.preview(ann, self.crier._options(s, ann_id),
+                                                    resolved.breakdown(), actor.timezone))
+            if ann.status == Status.PENDING_APPROVAL:
+                raise CrierError(
+                    f"#{ann_id} is waiting for approval, so its text cannot change under the "
+                    "approvers",
+                    f"Cancel it (`/crier cancel {ann_id}`) and draft it again with the new text.")
+            if ann.status not in EDITABLE:
+                raise CrierError(f"#{ann_id} is {ann.status.replace('_', ' ')}; it cannot be "
+                                 "edited any more", "Draft a new announcement instead.")
+            resolved = resolve(s, ann.audience)
+            approvers = approvers_for(s, resolved.members, actor.id)
+            if not approvers:
+                raise CrierError(
+                    f"nobody but you may approve an edit of #{ann_id}: no other approver's "
+                    f"scope covers {ann.audience}",
+                    "Ask an admin to grant an approver role, e.g. "
+                    "`crier roles grant EMAIL approver *`.")
+            superseded = self._supersede(s, ann_id, now)
+            fix = Correction(announcement_id=ann_id, text=text, status=PENDING,
+                             editor_id=actor.id, created_at=now)
+            s.add(fix)
+            s.flush()
+            _queue(self.crier, s, ann_id, approvers, Purpose.EDIT_REQUEST, now)
+            audit.record(s, now, "edit_requested", actor_id=actor.id, announcement_id=ann_id,
+                         correction=fix.id, approvers=len(approvers), superseded=superseded)
+            who = "approver" if len(approvers) == 1 else "approvers"
+            return Reply.text(
+                f"Your edit of #{ann_id} went to {len(approvers)} {who}. Recipients keep the "
+                "current text until it is approved; then every delivered copy is updated in "
+                "place.")
+
+    def approve_edit(self, actor: Person, action: Action, value: str | None = None) -> Reply:
+        """Another approver, covering the whole audience, approves exactly this edit."""
+        now = self.crier.clock.now()
+        with self.crier.db.session() as s:
+            ann, fix = self._decidable(s, actor, action)
+            fix.status, fix.decided_by_id, fix.decided_at = APPROVED, actor.id, now
+            ann.text, ann.updated_at = fix.text, now
+            bulk = and_(Delivery.announcement_id == ann.id,
+                        Delivery.purpose.in_(BULK))  # type: ignore[attr-defined]
+            updating = s.execute(
+                update(Delivery).where(bulk, Delivery.status == DeliveryStatus.DELIVERED.value,
+                                       Delivery.message_ref.is_not(None))  # type: ignore[union-attr]
+                .values(status=DeliveryStatus.PENDING.value, action=DeliveryAction.UPDATE.value,
+                        attempts=0, next_attempt_at=now, updated_at=now, error=None)
+            ).rowcount  # type: ignore[attr-defined]
+            in_flight = s.execute(select(func.count()).select_from(Delivery).where(
+                bulk, Delivery.status == DeliveryStatus.SENDING.value)).scalar_one()
+            fix.targets = updating + in_flight
+            _close_requests(s, fix, actor.id, now)
+            _queue(self.crier, s, fix.announcement_id, [fix.editor_id], Purpose.EDIT_OUTCOME, now)
+            audit.record(s, now, "edit_approved", actor_id=actor.id,
+                         announcement_id=fix.announcement_id, correction=fix.id,
+                         updating=fix.targets)
+            copies = "copy" if fix.targets == 1 else "copies"
+            return Reply(update=_decided(ann, fix, f"approved by {actor.name}"),
+                         message=OutboundMessage(
+                             text=f"Approved the edit of #{ann.id}: {fix.targets} delivered "
+                                  f"{copies} will be updated in place."))
+
+    def reject_edit(self, actor: Person, action: Action, value: str | None = None) -> Reply:
+        now = self.crier.clock.now()
+        reason = (value or "").strip()[:500] or None
+        with self.crier.db.session() as s:
+            ann, fix = self._decidable(s, actor, action)
+            fix.status, fix.decided_by_id, fix.decided_at = REJECTED, actor.id, now
+            fix.reason = reason
+            _close_requests(s, fix, actor.id, now)
+            _queue(self.crier, s, fix.announcement_id, [fix.editor_id], Purpose.EDIT_OUTCOME, now)
+            audit.record(s, now, "edit_rejected", actor_id=actor.id,
+                         announcement_id=fix.announcement_id, correction=fix.id, reason=reason)
+            return Reply(update=_decided(ann, fix, f"rejected by {actor.name}"),
+                         message=OutboundMessage(
+                             text=f"Rejected the edit of #{ann.id}; the editor has been told. "
+                                  "Recipients keep the current text."))
+
+    # -- rendering (the delivery engine calls this) ------------------------------------
+
+    def messages_for(self, rows: Iterable[Claimed]) -> dict[int, OutboundMessage]:
+        out: dict[int, OutboundMessage] = {}
+        with self.crier.db.session() as s:
+            for r in rows:
+                ann = s.get(Announcement, r.announcement_id)
+                fix = s.execute(select(Correction).where(
+                    Correction.announcement_id == r.announcement_id)
+                    .order_by(Correction.id.desc()).limit(1)  # type: ignore[union-attr]
+                ).scalar_one_or_none()
+                if ann is None or fix is None:
+                    continue
+                msg = (self._request(s, ann, fix, r) if r.purpose == Purpose.EDIT_REQUEST
+                       else self._outcome(s, ann, fix))
+                if msg is not None:
+                    out[r.id] = msg
+        return out
+
+    def _request(self, s: Session, ann: Announcement, fix: Correction, row: Claimed
+                 ) -> OutboundMessage | None:
+        if fix.status == PENDING:
+            if row.action != DeliveryAction.SEND:
+                return None
+            editor = self.crier._name(s, fix.editor_id)
+            return OutboundMessage(
+                title=f"{editor} asks you to approve an edit of {render.label(ann)}",
+                text=fix.text,
+                footer=f"Now it says: {_short(ann.text)} · To: {ann.audience} "
+                       f"({ann.audience_size} people) · Delivered copies are updated in place",
+                buttons=(Button(f"approve-edit:{ann.id}:{fix.id}", "Approve edit", "primary"),
+                         Button(f"reject-edit:{ann.id}:{fix.id}", "Reject edit", "danger")),
+                announcement_id=ann.id, purpose=Purpose.EDIT_REQUEST.value)
+        if row.action == DeliveryAction.SEND:
+            return None  # decided or superseded before this request went out
+        verdict = {APPROVED: "approved", REJECTED: "rejected"}.get(fix.status, fix.status)
+        by = f" by {self.crier._name(s, fix.decided_by_id)}" if fix.decided_by_id else ""
+        return _decided(ann, fix, verdict + by)
+
+    def _outcome(self, s: Session, ann: Announcement, fix: Correction) -> OutboundMessage | None:
+        by = self.crier._name(s, fix.decided_by_id)
+        if fix.status == APPROVED:
+            return OutboundMessage(
+                title=f"Your edit of {render.label(ann)} was approved by {by}",
+                text=f"{fix.targets} delivered copies are being updated in place. Follow it "
+                     f"with /crier status {ann.id}.",
+                announcement_id=ann.id, purpose=Purpose.EDIT_OUTCOME.value)
+        if fix.status == REJECTED:
+            reason = f"\nReason: {fix.reason}" if fix.reason else ""
+            return OutboundMessage(
+                title=f"Your edit of {render.label(ann)} was rejected by {by}",
+                text=f"Recipients keep the current text.{reason}",
+                announcement_id=ann.id, purpose=Purpose.EDIT_OUTCOME.value)
+        return None
+
+    # -- checks ------------------------------------------------------------------------
+
+    def _mine(self, s: Session, actor: Person, ann_id: int, verb: str) -> Announcement:
+        """The author or an admin."""
+        ann = s.get(Announcement, ann_id)
+        if ann is None:
+            raise NotFound(f"there is no announcement #{ann_id}", "See `/crier list`.")
+        if ann.author_id != actor.id and not grants_of(s, actor.id).is_admin:
+            raise NotAllowed(f"#{ann_id} is not yours to {verb}",
+                             "Only its author or an admin can do that.")
+        return ann
+
+    def _decidable(self, s: Session, actor: Person, action: Action
+                   ) -> tuple[Announcement, Correction]:
+        fix = s.get(Correction, action.arg) if action.arg else None
+        ann = s.get(Announcement, action.announcement_id)
+        if fix is None or ann is None or fix.announcement_id != ann.id:
+            raise NotFound(f"there is no such edit of #{action.announcement_id}",
+                           f"See `/crier status {action.announcement_id}`.")
+        if fix.editor_id == actor.id:
+            raise NotAllowed(f"you wrote this edit of #{ann.id}, so you cannot decide on it",
+                             "Another approver must; nobody approves their own edit.")
+        if fix.status != PENDING:
+            state = {SUPERSEDED: "was replaced by a newer edit"}.get(
+                fix.status, f"is already {fix.status} by {self.crier._name(s, fix.decided_by_id)}")
+            raise CrierError(f"this edit of #{ann.id} {state}", f"See `/crier status {ann.id}`.")
+        if ann.status not in EDITABLE:
+            raise CrierError(f"#{ann.id} is {ann.status}; the edit no longer applies")
+        resolved = resolve(s, ann.audience)
+        grants = grants_of(s, actor.id)
+        if not may_approve(grants, resolved.members, fix.editor_id):
+            outside = sorted({m.department for m in uncovered(grants, Role.APPROVER,
+                                                              resolved.members)})
+            raise NotAllowed(
+                f"your approver role does not cover the whole audience of #{ann.id} "
+                f"({', '.join(outside[:4]) or 'no approver role'})",
+                "An approver whose scope covers everyone it went to must decide.")
+        claimed = s.execute(update(Correction).where(
+            Correction.id == fix.id, Correction.status == PENDING)  # type: ignore[arg-type]
+            .values(status="deciding"))
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            raise CrierError(f"this edit of #{ann.id} was decided just now",
+                             f"See `/crier status {ann.id}`.")
+        s.refresh(fix)
+        return ann, fix
+
+    def _supersede(self, s: Session, ann_id: int, now: datetime) -> int:
+        return s.execute(update(Correction).where(
+            Correction.announcement_id == ann_id, Correction.status == PENDING)  # type: ignore[arg-type]
+            .values(status=SUPERSEDED, decided_at=now)).rowcount  # type: ignore[attr-defined]
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def _id(command: Command) -> int:
+    ann_id = command.id_arg()
+    assert ann_id is not None  # the grammar requires it
+    return ann_id
+
+
+def _check_text(ann: Announcement, text: str) -> None:
+    if not text:
+        raise CrierError("the new text is empty", "Usage: /crier edit ID NEW TEXT")
+    if len(text) > MAX_TEXT_CHARS:
+        raise CrierError(f"the text is {len(text):,} characters; the limit is "
+                         f"{MAX_TEXT_CHARS:,} ({MAX_TEXT_REASON})",
+                         "Shorten it, or link to a document with the details.")
+    if ann.kind == Kind.POLL and len(text) > MAX_POLL_QUESTION_CHARS:
+        raise CrierError(f"the question is {len(text)} characters; polls allow "
+                         f"{MAX_POLL_QUESTION_CHARS} (Telegram's limit for poll questions)",
+                         "Shorten the question.")
+
+
+def _not_recallable(ann: Announcement) -> tuple[str, str]:
+    if ann.status == Status.RECALLED:
+        return f"#{ann.id} is already recalled", f"See `/crier status {ann.id}`."
+    if ann.status in (Status.DRAFT, Status.PENDING_APPROVAL, Status.APPROVED, Status.SCHEDULED):
+        return (f"#{ann.id} has not been sent yet, so there is nothing to recall",
+                f"To stop it use `/crier cancel {ann.id}`.")
+    return f"#{ann.id} is {ann.status}; nothing was sent", f"See `/crier status {ann.id}`."
+
+
+def _short(text: str, limit: int = 200) -> str:
+    one = " ".join(text.split())
+    return one if len(one) <= limit else one[: limit - 1] + "…"
+
+
+def _decided(ann: Announcement, fix: Correction, verdict: str) -> OutboundMessage:
+    return OutboundMessage(title=f"Edit of {render.label(ann)}: {verdict}", text=fix.text,
+                           announcement_id=ann.id, purpose=Purpose.EDIT_REQUEST.value)
+
+
+def _queue(crier: Crier, s: Session, ann_id: int, people: list[int], purpose: Purpose,
+           now: datetime) -> None:
+    """A fresh message to each person; their one row for this purpose is reused."""
+    have = set(s.execute(select(Delivery.person_id).where(
+        Delivery.announcement_id == ann_id, Delivery.purpose == purpose.value,
+        Delivery.person_id.in_(people))).scalars())  # type: ignore[attr-defined]
+    if have:
+        s.execute(update(Delivery).where(
+            Delivery.announcement_id == ann_id, Delivery.purpose == purpose.value,
+            Delivery.person_id.in_(have),  # type: ignore[attr-defined]
+            Delivery.status != DeliveryStatus.UNREACHABLE.value,
+        ).values(status=DeliveryStatus.PENDING.value, action=DeliveryAction.SEND.value,
+                 attempts=0, next_attempt_at=now, updated_at=now, error=None,
+                 lease_owner=None, leased_until=None))
+    fresh = [p for p in people if p not in have]
+    if fresh:
+        enqueue(s, crier.channels, ann_id, fresh, purpose, now)
+
+
+def _close_requests(s: Session, fix: Correction, decider: int, now: datetime) -> None:
+    """Once decided, the other approvers' requests say so instead of offering buttons."""
+    mine = and_(Delivery.announcement_id == fix.announcement_id,
+                Delivery.purpose == Purpose.EDIT_REQUEST.value, Delivery.person_id != decider)
+    s.execute(update(Delivery).where(
+        mine, Delivery.status == DeliveryStatus.PENDING.value,
+        Delivery.action == DeliveryAction.SEND.value,
+    ).values(status=DeliveryStatus.CANCELLED.value, updated_at=now,
+             error="decided before it was sent"))
+    s.execute(update(Delivery).where(
+        mine, Delivery.status == DeliveryStatus.DELIVERED.value,
+    ).values(status=DeliveryStatus.PENDING.value, action=DeliveryAction.UPDATE.value,
+             next_attempt_at=now, updated_at=now))
