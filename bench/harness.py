@@ -13,13 +13,14 @@ process-level tests.
 
 from __future__ import annotations
 
-import multiprocessing
+import contextlib
+import json
+import subprocess
 import sys
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -185,28 +186,28 @@ def fake_stats(fake: Any, marker: str = MARKER) -> dict[str, Any]:
     }
 
 
-def _serve_fake(conn: Connection, config: dict[str, Any]) -> None:
-    sys.path.insert(0, str(ROOT))
+def serve_fake(config: dict[str, Any]) -> None:
+    """The child's side: one JSON request per stdin line, one JSON answer per stdout line."""
     from tests.fakes.slack_api import FakeSlackAPI
 
     fake = FakeSlackAPI(keep_bodies=False).start()
     _configure(fake, config)
-    conn.send(fake.port)
-    while True:
-        op, arg = conn.recv()
+    print(json.dumps({"port": fake.port}), flush=True)
+    for line in sys.stdin:
+        op, arg = json.loads(line)
         if op == "stats":
-            conn.send(fake_stats(fake))
+            answer: Any = fake_stats(fake)
         elif op == "configure":
             _configure(fake, arg)
-            conn.send(True)
+            answer = True
         elif op == "reset":
             fake.reset()
             fake.conversations.clear()
-            conn.send(True)
+            answer = True
         else:
-            fake.stop()
-            conn.send(True)
-            return
+            break
+        print(json.dumps(answer), flush=True)
+    fake.stop()
 
 
 def _configure(fake: Any, config: dict[str, Any]) -> None:
@@ -223,26 +224,33 @@ class FakeSlackProcess:
     def __init__(self, **config: Any) -> None:
         self.config = config
         self.port = 0
-        self._conn: Connection | None = None
-        self._proc: Any = None
+        self._proc: subprocess.Popen[str] | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/api/"
 
     def __enter__(self) -> FakeSlackProcess:
-        ctx = multiprocessing.get_context("spawn")
-        ours, theirs = ctx.Pipe()
-        self._proc = ctx.Process(target=_serve_fake, args=(theirs, self.config), daemon=True)
-        self._proc.start()
-        self._conn = ours
-        self.port = ours.recv()
+        code = ("import json, sys; sys.path.insert(0, sys.argv[1]); "
+                "from bench.harness import serve_fake; serve_fake(json.loads(sys.argv[2]))")
+        self._proc = subprocess.Popen(
+            [sys.executable, "-c", code, str(ROOT), json.dumps(self.config)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+        self.port = int(self._read()["port"])
         return self
 
+    def _read(self) -> Any:
+        assert self._proc is not None and self._proc.stdout is not None
+        line = self._proc.stdout.readline()
+        if not line:
+            raise RuntimeError("the fake Slack process ended")
+        return json.loads(line)
+
     def _ask(self, op: str, arg: Any = None) -> Any:
-        assert self._conn is not None
-        self._conn.send((op, arg))
-        return self._conn.recv()
+        assert self._proc is not None and self._proc.stdin is not None
+        self._proc.stdin.write(json.dumps([op, arg]) + "\n")
+        self._proc.stdin.flush()
+        return self._read()
 
     def stats(self) -> dict[str, Any]:
         return dict(self._ask("stats"))
@@ -254,10 +262,14 @@ class FakeSlackProcess:
         self._ask("reset")
 
     def __exit__(self, *exc: object) -> None:
+        assert self._proc is not None and self._proc.stdin is not None
+        with contextlib.suppress(OSError):
+            self._proc.stdin.write(json.dumps(["stop", None]) + "\n")
+            self._proc.stdin.close()
         try:
-            self._ask("stop")
-        finally:
-            self._proc.join(5)
+            self._proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
 
 
 def worker_command(db_url: str, slack_url: str, *, owner: str, concurrency: int = 8,

@@ -22,6 +22,8 @@ import pytest
 from announcements.clock import ManualClock
 from storage.db import Database
 
+pytest_plugins = ["tests.platform_fixtures"]
+
 POSTGRES_URL = os.environ.get("CRIER_TEST_POSTGRES_URL")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 

@@ -133,8 +133,8 @@ async def test_an_edit_is_approved_again_then_updated_in_place(chat):
     assert erin.buttons == () and "approved by Avery Chen" in erin.title
     status = await chat.say(COMMS.email, f"/crier status {ann}")
     assert "Edited by Casey Morgan, approved by Avery Chen" in status
-    assert ["edit_requested", "edit_approved"] == [
-        a for a in audit_actions(chat, ann) if a.startswith("edit")]
+    assert [
+        a for a in audit_actions(chat, ann) if a.startswith("edit")] == ["edit_requested", "edit_approved"]
 
 
 async def test_the_editor_cannot_approve_their_own_edit(chat):

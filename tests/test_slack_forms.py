@@ -5,21 +5,10 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import func, select
 
 from storage.models import Announcement
-from tests.factories import company, seed
-from tests.fakes.slack_api import FakeSlackAPI
-from tests.fakes.slack_events import AVERY, CASEY, ENG, form_values, identities, slack_chat
-
-
-@pytest.fixture
-async def slack(db, clock):
-    seed(db, clock, company(), identities())
-    with FakeSlackAPI() as fake:
-        async with slack_chat(db, clock, fake) as chat:
-            yield chat
+from tests.fakes.slack_events import AVERY, CASEY, ENG, form_values
 
 
 def drafts(slack) -> int:

@@ -4,22 +4,10 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
-from tests.factories import company, seed
-from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.slack_blocks import action_ids, visible_text
-from tests.fakes.slack_events import AVERY, CASEY, ENG, ERIN, Shown, identities, slack_chat
+from tests.fakes.slack_events import AVERY, CASEY, ENG, ERIN, Shown
 
 ENG1 = ENG["eng1@example.com"]
-
-
-@pytest.fixture
-async def slack(db, clock):
-    seed(db, clock, company(), identities())
-    with FakeSlackAPI() as fake:
-        async with slack_chat(db, clock, fake) as chat:
-            yield chat
 
 
 async def open_home(slack, user: str, event_id: str) -> tuple[str, list[str]]:

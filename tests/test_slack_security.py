@@ -17,22 +17,13 @@ from bot.app import build
 from bot.settings import Settings
 from bot.slack import SlackBot
 from storage.models import Announcement, Receipt
-from tests.factories import company, seed
-from tests.fakes.slack_api import SIGNING_SECRET, FakeSlackAPI
-from tests.fakes.slack_events import AVERY, CASEY, ENG, identities, sign, slack_chat
+from tests.fakes.slack_api import SIGNING_SECRET
+from tests.fakes.slack_events import AVERY, CASEY, ENG, sign
 
 ENG1 = ENG["eng1@example.com"]
 COMMAND = urlencode({"team_id": "T0CRIER", "channel_id": "C0GENERAL", "user_id": CASEY,
                      "command": "/announce", "text": "to:all Forged announcement",
                      "response_url": "http://127.0.0.1:9/hooks/x", "trigger_id": "t"})
-
-
-@pytest.fixture
-async def slack(db, clock):
-    seed(db, clock, company(), identities())
-    with FakeSlackAPI() as fake:
-        async with slack_chat(db, clock, fake) as chat:
-            yield chat
 
 
 def announcements(slack) -> int:

@@ -3,7 +3,6 @@ limits, reports with a chart, recall, and the rate limits the engine paces by.""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 
 import pytest
@@ -14,22 +13,10 @@ from announcements.limits import MAX_POLL_OPTIONS, TELEGRAM_MESSAGE_CHARS
 from announcements.ports import Attachment, RateLimits
 from announcements.types import DeliveryStatus, OutboundMessage
 from storage.models import Announcement, Delivery
-from tests.fakes.telegram_api import FakeTelegramAPI, utf16_len
-from tests.fakes.telegram_world import AVERY, CASEY, ENG1, ENG2, TelegramWorld, linked_world
+from tests.fakes.telegram_api import utf16_len
+from tests.fakes.telegram_world import AVERY, CASEY, ENG1, ENG2, TelegramWorld
 
 GROUP = -100_777
-
-
-@pytest.fixture
-def api() -> Iterator[FakeTelegramAPI]:
-    with FakeTelegramAPI() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def world(db, clock, api) -> AsyncIterator[TelegramWorld]:
-    async with linked_world(db, clock, api) as w:
-        yield w
 
 
 async def publish(world: TelegramWorld, command: str) -> int:

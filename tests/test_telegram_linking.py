@@ -4,10 +4,8 @@ every way it must refuse."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
@@ -16,17 +14,10 @@ from bot.telegram.cli import telegram_cli
 from bot.telegram.linking import create_invite
 from storage.models import Identity, LinkCode
 from tests.factories import seed
-from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.fakes.telegram_world import ENG1, ENG2, SECRET, TelegramWorld, linked_world
 
 ENG3 = 2003
 STRANGER = 6666
-
-
-@pytest.fixture
-def api() -> Iterator[FakeTelegramAPI]:
-    with FakeTelegramAPI() as fake:
-        yield fake
 
 
 def telegram_links(world: TelegramWorld) -> dict[str, str]:

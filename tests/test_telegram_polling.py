@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -18,14 +18,8 @@ from bot.telegram.linking import create_invite
 from bot.telegram.platform import MessageRef
 from bot.telegram.render import keyboard, render
 from bot.telegram.server import TelegramServer
-from tests.fakes.telegram_api import FakeTelegramAPI, parse_html, utf16_len
+from tests.fakes.telegram_api import parse_html, utf16_len
 from tests.fakes.telegram_world import ENG1, linked_world
-
-
-@pytest.fixture
-def api() -> Iterator[FakeTelegramAPI]:
-    with FakeTelegramAPI() as fake:
-        yield fake
 
 
 async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:

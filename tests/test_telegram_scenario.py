@@ -4,28 +4,13 @@ an inline button -> receive -> Got it -> vote on a native poll -> status shows b
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import select
 
 from storage.models import PollOption, Vote
 from tests.factories import COMMS, seed
-from tests.fakes.telegram_api import FakeTelegramAPI
-from tests.fakes.telegram_world import AVERY, CASEY, ENG1, ENG2, ERIN, TelegramWorld, linked_world
-
-
-@pytest.fixture
-def api() -> Iterator[FakeTelegramAPI]:
-    with FakeTelegramAPI() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def world(db, clock, api) -> AsyncIterator[TelegramWorld]:
-    async with linked_world(db, clock, api) as w:
-        yield w
+from tests.fakes.telegram_world import AVERY, CASEY, ENG1, ENG2, ERIN, TelegramWorld
 
 
 def answers(world: TelegramWorld, ann: int) -> dict[int, list[int]]:

@@ -3,30 +3,15 @@ what a Telegram user who is not linked (or is in a group) may do."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-
 import pytest
 from sqlalchemy import func, select
 
 from bot.telegram.handlers import NOT_LINKED, PRIVATE_ONLY
 from storage.models import Announcement, ReportSubscription
 from tests.factories import ADMIN
-from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.fakes.telegram_world import CASEY, SAM, SECRET, TelegramWorld, linked_world
 
 GROUP = -100_555
-
-
-@pytest.fixture
-def api() -> Iterator[FakeTelegramAPI]:
-    with FakeTelegramAPI() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def world(db, clock, api) -> AsyncIterator[TelegramWorld]:
-    async with linked_world(db, clock, api) as w:
-        yield w
 
 
 def drafts(world: TelegramWorld) -> int:

@@ -23,7 +23,6 @@ import itertools
 import json
 import math
 import random
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.server import ThreadedServer
 from tests.fakes.slack_blocks import (
     MESSAGE_TEXT,
     action_ids,
@@ -107,7 +107,7 @@ def dm(user: str) -> str:
     return "D" + user[1:] if user.startswith(("U", "W")) else user
 
 
-class FakeSlackAPI:
+class FakeSlackAPI(ThreadedServer):
     def __init__(self, token: str = TOKEN, *, keep_bodies: bool = True, seed: int = 7) -> None:
         self.token = token
         self.keep_bodies = keep_bodies
@@ -149,51 +149,12 @@ class FakeSlackAPI:
         """A ``response_url`` that lands in ``hooks`` under ``name``."""
         return f"http://127.0.0.1:{self.port}/hooks/{name}"
 
-    def start(self) -> FakeSlackAPI:
-        ready = threading.Event()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
+    label = "fake Slack API"
 
-        def serve() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            asyncio.set_event_loop(loop)
-            app = web.Application(client_max_size=20 * 1024 * 1024)
-            app.router.add_route("*", "/api/{method}", self._api)
-            app.router.add_post("/hooks/{name}", self._hook)
-            app.router.add_post("/upload/{file_id}", self._upload)
-            self._runner = web.AppRunner(app, access_log=None)
-            loop.run_until_complete(self._runner.setup())
-            loop.run_until_complete(web.SockSite(self._runner, sock, backlog=1024).start())
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(self._runner.cleanup())
-            loop.close()
-
-        self._thread = threading.Thread(target=serve, name="fake-slack-api", daemon=True)
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("the fake Slack API did not start")
-        return self
-
-    def stop(self) -> None:
-        if self._loop is not None and self._thread is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
-        self._loop = self._thread = None
-
-    def __enter__(self) -> FakeSlackAPI:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    async def __aenter__(self) -> FakeSlackAPI:
-        return await asyncio.to_thread(self.start)
-
-    async def __aexit__(self, *exc: object) -> None:
-        await asyncio.to_thread(self.stop)
+    def routes(self, app: web.Application) -> None:
+        app.router.add_route("*", "/api/{method}", self._api)
+        app.router.add_post("/hooks/{name}", self._hook)
+        app.router.add_post("/upload/{file_id}", self._upload)
 
     # -- set-up ------------------------------------------------------------------
 

@@ -21,13 +21,14 @@ import html
 import itertools
 import json
 import re
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from tests.fakes.server import ThreadedServer
 
 TOKEN = "123456:TEST-token"
 BLOCKED = "Forbidden: bot was blocked by the user"
@@ -128,7 +129,7 @@ class Failure:
     chat_id: int | None
 
 
-class FakeTelegramAPI:
+class FakeTelegramAPI(ThreadedServer):
     def __init__(self, token: str = TOKEN, username: str = "crier_test_bot") -> None:
         self.token = token
         self.username = username
@@ -154,50 +155,14 @@ class FakeTelegramAPI:
         """What ``TELEGRAM_API_URL`` should be: the token is appended by the client."""
         return f"http://127.0.0.1:{self.port}/bot"
 
-    def start(self) -> FakeTelegramAPI:
-        ready = threading.Event()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
+    label = "fake Telegram API"
+    max_body = 50 * 1024 * 1024
 
-        def serve() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            asyncio.set_event_loop(loop)
-            self._new_update = asyncio.Event()
-            app = web.Application(client_max_size=50 * 1024 * 1024)
-            app.router.add_route("*", "/bot{token}/{method}", self._handle)
-            self._runner = web.AppRunner(app, access_log=None)
-            loop.run_until_complete(self._runner.setup())
-            loop.run_until_complete(web.SockSite(self._runner, sock).start())
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(self._runner.cleanup())
-            loop.close()
+    def on_loop(self) -> None:
+        self._new_update = asyncio.Event()
 
-        self._thread = threading.Thread(target=serve, name="fake-telegram-api", daemon=True)
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("the fake Telegram API did not start")
-        return self
-
-    def stop(self) -> None:
-        if self._loop is not None and self._thread is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
-            self._loop = self._thread = None
-
-    def __enter__(self) -> FakeTelegramAPI:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    async def __aenter__(self) -> FakeTelegramAPI:
-        return await asyncio.to_thread(self.start)
-
-    async def __aexit__(self, *exc: object) -> None:
-        await asyncio.to_thread(self.stop)
+    def routes(self, app: web.Application) -> None:
+        app.router.add_route("*", "/bot{token}/{method}", self._handle)
 
     # -- what tests set up and look at ----------------------------------------------
 
