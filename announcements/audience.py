@@ -10,10 +10,11 @@ from __future__ import annotations
 import difflib
 from collections import Counter
 from dataclasses import dataclass
+from typing import cast
 
 from sqlalchemy import and_, false, func, not_, or_, select, true
 from sqlalchemy.sql.elements import ColumnElement
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from announcements.errors import CrierError
 from storage.models import Person as PersonRow
@@ -71,8 +72,9 @@ class Resolved:
 
     def person_ids(self, session: Session) -> list[int]:
         """The recipients' ids, in id order (only fan-out needs them)."""
-        query = select(PersonRow.id).where(self.where).order_by(PersonRow.id)
-        return list(session.connection().execute(query).scalars())
+        query = select(col(PersonRow.id)).where(self.where).order_by(col(PersonRow.id))
+        # A stored row's primary key is never NULL; the model types it ``int | None``.
+        return cast(list[int], list(session.connection().execute(query).scalars()))
 
     def by_department(self) -> list[tuple[str, int]]:
         """Departments by head count, largest first."""
@@ -126,14 +128,14 @@ def resolve(session: Session, text: str) -> Resolved:
     that reaches nobody is an error too.
     """
     spec = parse_audience(text)
-    active = PersonRow.active == true()
+    active = col(PersonRow.active) == true()
     departments = session.execute(
-        select(PersonRow.department).where(active).distinct()
+        select(col(PersonRow.department)).where(active).distinct()
     ).scalars().all()
     locations = [
         loc
         for loc in session.execute(
-            select(PersonRow.location).where(active).distinct()
+            select(col(PersonRow.location)).where(active).distinct()
         ).scalars().all()
         if loc
     ]
@@ -149,24 +151,24 @@ def resolve(session: Session, text: str) -> Resolved:
             canonical = dept_by_lower.get(term.value.lower())
             if canonical is None:
                 raise _unknown("department", term.value, list(dept_by_lower.values()), locations)
-            cond = PersonRow.department == canonical
+            cond = col(PersonRow.department) == canonical
         elif term.kind == "loc":
             canonical = loc_by_lower.get(term.value.lower())
             if canonical is None:
                 raise _unknown("location", term.value, locations, [])
-            cond = PersonRow.location == canonical
+            cond = col(PersonRow.location) == canonical
         else:
             found = session.execute(
-                select(PersonRow.id).where(func.lower(PersonRow.email) == term.value)
+                select(col(PersonRow.id)).where(func.lower(col(PersonRow.email)) == term.value)
             ).first()
             if found is None:
-                emails = session.execute(select(PersonRow.email).where(active)).scalars().all()
+                emails = session.execute(select(col(PersonRow.email)).where(active)).scalars().all()
                 close = difflib.get_close_matches(term.value, list(emails), n=3)
                 hint = f"Did you mean {', '.join('@' + c for c in close)}?" if close else (
                     "Check the address, or import the person with `crier directory import`."
                 )
                 raise CrierError(f"nobody in the directory has the email `{term.value}`", hint)
-            cond = PersonRow.email == term.value
+            cond = col(PersonRow.email) == term.value
         (exclude if term.exclude else include).append(cond)
 
     where = [active]
@@ -177,9 +179,9 @@ def resolve(session: Session, text: str) -> Resolved:
         where.append(false())
     condition = and_(*where)
     rows = session.execute(
-        select(PersonRow.department, PersonRow.location, func.count())
+        select(col(PersonRow.department), col(PersonRow.location), func.count())
         .where(condition)
-        .group_by(PersonRow.department, PersonRow.location)
+        .group_by(col(PersonRow.department), col(PersonRow.location))
     ).tuples().all()
     members = [Member(dept, loc, n) for dept, loc, n in rows]
     if not members:

@@ -257,11 +257,13 @@ class DeliveryEngine:
             async with gate:
                 await self._deliver(lane, row, messages.get(row.id))
 
-        flusher = asyncio.create_task(self._flush_periodically())
+        done = asyncio.Event()
+        flusher = asyncio.create_task(self._flush_loop(done))
         try:
             await asyncio.gather(*(one(r) for r in rows))
         finally:
-            flusher.cancel()
+            done.set()  # never cancel a flush: a cancelled write would lose its batch
+            await flusher
             await self.flush()
         return len(rows)
 
@@ -425,13 +427,12 @@ class DeliveryEngine:
 
     # -- writing results -----------------------------------------------------------
 
-    async def _flush_periodically(self) -> None:
-        while True:
-            await asyncio.sleep(self.config.flush_interval)
-            await self.flush()
+    async def flush(self, everything: bool = True) -> None:
+        """Record finished sends. A database outage is waited out, never dropped.
 
-    async def flush(self) -> None:
-        """Record finished sends. A database outage is waited out, never dropped."""
+        ``everything=False`` writes what is there now and returns, so the periodic
+        writer takes the database's write lock once per ``flush_interval``.
+        """
         if self._flush_lock is None:
             self._flush_lock = asyncio.Lock()
         async with self._flush_lock:
@@ -449,6 +450,8 @@ class DeliveryEngine:
                     delay = min(delay * 2, self.config.db_retry_cap)
                     continue
                 self._touched |= touched
+                if not everything:
+                    return
 
     async def housekeep(self) -> int:
         """Queue progress updates and finish what is done; return rows now due."""
@@ -487,13 +490,14 @@ class DeliveryEngine:
         """Serve every lane until ``stop`` is set (``crier serve``)."""
         self._stopping = False
         self._flush_now = asyncio.Event()
-        helpers = [asyncio.create_task(self._flush_loop(stop)),
-                   asyncio.create_task(self._housekeeping_loop(stop))]
+        lanes_done = asyncio.Event()
+        helpers = [asyncio.create_task(self._flush_loop(lanes_done)),
+                   asyncio.create_task(self._housekeeping_loop(lanes_done))]
         try:
             await asyncio.gather(*(self._lane_loop(name, stop) for name in self.lanes))
         finally:
-            for task in helpers:
-                task.cancel()
+            lanes_done.set()
+            self._flush_now.set()
             await asyncio.gather(*helpers, return_exceptions=True)
             await self.flush()
             await self._give_back()
@@ -505,18 +509,23 @@ class DeliveryEngine:
             if name in self.lanes:
                 self.lanes[name].wake.set()
 
-    async def _flush_loop(self, stop: asyncio.Event) -> None:
-        assert self._flush_now is not None
-        while True:
-            await _wait(self._flush_now, self.config.flush_interval)
-            self._flush_now.clear()
-            await self.flush()
+    async def _flush_loop(self, done: asyncio.Event) -> None:
+        """Write results every ``flush_interval`` (sooner when many wait) until ``done``."""
+        while not done.is_set():
+            if self._flush_now is None:
+                await _wait(done, self.config.flush_interval)
+            else:
+                await _wait_any((self._flush_now, done), self.config.flush_interval)
+                self._flush_now.clear()
+            await self.flush(everything=False)
 
-    async def _housekeeping_loop(self, stop: asyncio.Event) -> None:
+    async def _housekeeping_loop(self, done: asyncio.Event) -> None:
         every = max(0.05, min(self.config.progress_interval,
                               self.config.lease.total_seconds() / 6))
-        while True:
-            await asyncio.sleep(every)
+        while not done.is_set():
+            await _wait(done, every)
+            if done.is_set():
+                return
             try:
                 await self._renew()
             except DB_ERRORS as exc:

@@ -31,7 +31,7 @@ from typing import Any, TextIO, cast
 from zoneinfo import available_timezones
 
 from sqlalchemy import Table, delete, func, insert, update
-from sqlmodel import Session, SQLModel, select
+from sqlmodel import Session, SQLModel, col, select
 
 from announcements import audit
 from announcements.clock import Clock, SystemClock
@@ -580,7 +580,7 @@ def _delete_ids(session: Session, table: type[Identity] | type[RoleGrant], ids: 
     for start in range(0, len(ids), _IN_CHUNK):
         chunk = ids[start : start + _IN_CHUNK]
         session.execute(
-            delete(table).where(table.id.in_(chunk)),  # type: ignore[union-attr]
+            delete(table).where(col(table.id).in_(chunk)),
             execution_options={"synchronize_session": False},
         )
 

@@ -1,5 +1,7 @@
 """CSV exports of acknowledgements and poll answers.
 
+``since`` keeps announcements and polls sent since then, with all their answers.
+
 Rule: an anonymous poll is exported as counts per option, never with voters.
 """
 
@@ -10,6 +12,7 @@ from datetime import datetime
 from typing import TextIO
 
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from storage.db import Database
 from storage.models import Announcement, PollOption, Receipt, Vote
@@ -25,18 +28,20 @@ def export_receipts(db: Database, out: TextIO, since: datetime | None = None) ->
     writer = csv.writer(out)
     writer.writerow(RECEIPT_HEADER)
     query = (
-        select(Receipt.announcement_id, Announcement.text, PersonRow.email, PersonRow.name,
-               PersonRow.department, PersonRow.location, Receipt.created_at)
-        .join(Announcement, Announcement.id == Receipt.announcement_id)
-        .join(PersonRow, PersonRow.id == Receipt.person_id)
-        .order_by(Receipt.announcement_id, Receipt.created_at)
+        select(col(Receipt.announcement_id), col(Announcement.text), col(PersonRow.email),
+               col(PersonRow.name), col(PersonRow.department), col(PersonRow.location),
+               col(Receipt.created_at))
+        .join(Announcement, col(Announcement.id) == col(Receipt.announcement_id))
+        .join(PersonRow, col(PersonRow.id) == col(Receipt.person_id))
+        .order_by(col(Receipt.announcement_id), col(Receipt.created_at))
     )
     if since is not None:
-        query = query.where(Receipt.created_at >= since)
+        query = query.where(col(Announcement.sent_at) >= since)
     n = 0
     with db.session() as s:
         for ann_id, text, email, name, dept, loc, at in s.execute(query).yield_per(2000):
-            writer.writerow([ann_id, text.splitlines()[0][:80], email, name, dept, loc or "",
+            writer.writerow([ann_id, (text.splitlines() or [""])[0][:80], email, name, dept,
+                             loc or "",
                              at.isoformat()])
             n += 1
     return n
@@ -47,29 +52,30 @@ def export_votes(db: Database, out: TextIO, since: datetime | None = None) -> in
     writer.writerow(VOTE_HEADER)
     n = 0
     with db.session() as s:
-        polls = select(Announcement).where(Announcement.kind == "poll").order_by(Announcement.id)
+        polls = (select(Announcement).where(col(Announcement.kind) == "poll")
+                 .order_by(col(Announcement.id)))
         if since is not None:
-            polls = polls.where(Announcement.created_at >= since)
+            polls = polls.where(col(Announcement.sent_at) >= since)
         for poll in s.execute(polls).scalars():
             if poll.anonymous:
                 rows = s.execute(
-                    select(PollOption.label, func.count(Vote.id))
-                    .outerjoin(Vote, Vote.option_id == PollOption.id)
-                    .where(PollOption.announcement_id == poll.id)
-                    .group_by(PollOption.position, PollOption.label)
-                    .order_by(PollOption.position)
+                    select(col(PollOption.label), func.count(col(Vote.id)))
+                    .outerjoin(Vote, col(Vote.option_id) == col(PollOption.id))
+                    .where(col(PollOption.announcement_id) == poll.id)
+                    .group_by(col(PollOption.position), col(PollOption.label))
+                    .order_by(col(PollOption.position))
                 ).tuples()
                 for label, count in rows:
                     writer.writerow([poll.id, poll.text, label, "", "", "", count, ""])
                     n += 1
                 continue
             rows2 = s.execute(
-                select(PollOption.label, PersonRow.email, PersonRow.name, PersonRow.department,
-                       Vote.created_at)
-                .join(Vote, Vote.option_id == PollOption.id)
-                .join(PersonRow, PersonRow.id == Vote.person_id)
-                .where(PollOption.announcement_id == poll.id)
-                .order_by(PollOption.position, PersonRow.email)
+                select(col(PollOption.label), col(PersonRow.email), col(PersonRow.name),
+                       col(PersonRow.department), col(Vote.created_at))
+                .join(Vote, col(Vote.option_id) == col(PollOption.id))
+                .join(PersonRow, col(PersonRow.id) == col(Vote.person_id))
+                .where(col(PollOption.announcement_id) == poll.id)
+                .order_by(col(PollOption.position), col(PersonRow.email))
             ).tuples()
             for label, email, name, dept, at in rows2:
                 writer.writerow([poll.id, poll.text, label, email, name, dept, 1, at.isoformat()])

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from announcements.audience import Member
 from announcements.types import Role
@@ -79,7 +79,7 @@ def approvers_for(session: Session, members: list[Member], author_id: int) -> li
     """Everyone who may approve an announcement to ``members`` by ``author_id``."""
     rows = session.execute(
         select(RoleGrant).where(
-            RoleGrant.role.in_([Role.APPROVER.value, Role.ADMIN.value])  # type: ignore[attr-defined]
+            col(RoleGrant.role).in_([Role.APPROVER.value, Role.ADMIN.value])
         )
     ).scalars().all()
     by_person: dict[int, set[tuple[str, str]]] = {}

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, case, func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from announcements.types import DeliveryStatus, Kind, Purpose, Status
 from storage.db import Database
@@ -79,10 +79,10 @@ def weekly(db: Database, now: datetime, *, days: int = 7, late: timedelta | None
             departments=_departments(s, [a.id for a in lines if a.ack]),
             polls=_polls(s, [a for a in lines if a.kind == Kind.POLL]),
             failure_reasons=_failures(s, ids),
-            opt_outs=dict(s.execute(select(OptOut.category, func.count())
-                                    .group_by(OptOut.category)).tuples().all()),
+            opt_outs=dict(s.execute(select(col(OptOut.category), func.count())
+                                    .group_by(col(OptOut.category))).tuples().all()),
             new_opt_outs=s.execute(select(func.count()).select_from(OptOut)
-                                   .where(OptOut.created_at >= start)).scalar_one(),
+                                   .where(col(OptOut.created_at) >= start)).scalar_one(),
             late=late,
         )
     if chart:
@@ -93,20 +93,21 @@ def weekly(db: Database, now: datetime, *, days: int = 7, late: timedelta | None
 def _announcements(s: Session, start: datetime, end: datetime) -> list[AnnouncementLine]:
     anns = s.execute(
         select(Announcement).where(
-            Announcement.sent_at >= start, Announcement.sent_at < end,  # type: ignore[operator]
-            Announcement.kind.in_([Kind.MESSAGE.value, Kind.POLL.value]),  # type: ignore[attr-defined]
-            Announcement.status.in_([Status.SENDING.value, Status.SENT.value]),  # type: ignore[attr-defined]
-        ).order_by(Announcement.sent_at)
+            col(Announcement.sent_at) >= start, col(Announcement.sent_at) < end,
+            col(Announcement.kind).in_([Kind.MESSAGE.value, Kind.POLL.value]),
+            col(Announcement.status).in_([Status.SENDING.value, Status.SENT.value]),
+        ).order_by(col(Announcement.sent_at))
     ).scalars().all()
     lines = {a.id: AnnouncementLine(a.id or 0, a.kind, a.text, a.urgent, a.ack, a.anonymous)
              for a in anns}
     if not lines:
         return []
     counts = s.execute(
-        select(Delivery.announcement_id, Delivery.status, func.count())
-        .where(Delivery.announcement_id.in_(lines), Delivery.purpose == Purpose.ANNOUNCEMENT.value,  # type: ignore[attr-defined]
-               Delivery.status != DeliveryStatus.CANCELLED.value)
-        .group_by(Delivery.announcement_id, Delivery.status)
+        select(col(Delivery.announcement_id), col(Delivery.status), func.count())
+        .where(col(Delivery.announcement_id).in_(lines),
+               col(Delivery.purpose) == Purpose.ANNOUNCEMENT.value,
+               col(Delivery.status) != DeliveryStatus.CANCELLED.value)
+        .group_by(col(Delivery.announcement_id), col(Delivery.status))
     ).tuples().all()
     for ann_id, status, n in counts:
         line = lines[ann_id]
@@ -118,8 +119,8 @@ def _announcements(s: Session, start: datetime, end: datetime) -> list[Announcem
         elif status == DeliveryStatus.UNREACHABLE:
             line.unreachable += n
     for ann_id, n in s.execute(
-        select(Receipt.announcement_id, func.count())
-        .where(Receipt.announcement_id.in_(lines)).group_by(Receipt.announcement_id)  # type: ignore[attr-defined]
+        select(col(Receipt.announcement_id), func.count())
+        .where(col(Receipt.announcement_id).in_(lines)).group_by(col(Receipt.announcement_id))
     ).tuples():
         lines[ann_id].acknowledged = n
     return list(lines.values())
@@ -128,17 +129,17 @@ def _announcements(s: Session, start: datetime, end: datetime) -> list[Announcem
 def _departments(s: Session, ack_ids: list[int]) -> list[tuple[str, int, int]]:
     if not ack_ids:
         return []
-    acked = case((Receipt.id.is_not(None), 1), else_=0)  # type: ignore[union-attr]
+    acked = case((col(Receipt.id).is_not(None), 1), else_=0)
     rows = s.execute(
-        select(PersonRow.department, func.count(), func.sum(acked))
+        select(col(PersonRow.department), func.count(), func.sum(acked))
         .select_from(Delivery)
-        .join(PersonRow, PersonRow.id == Delivery.person_id)
-        .outerjoin(Receipt, and_(Receipt.announcement_id == Delivery.announcement_id,
-                                 Receipt.person_id == Delivery.person_id))
-        .where(Delivery.announcement_id.in_(ack_ids),  # type: ignore[attr-defined]
-               Delivery.purpose == Purpose.ANNOUNCEMENT.value,
-               Delivery.status == DeliveryStatus.DELIVERED.value)
-        .group_by(PersonRow.department)
+        .join(PersonRow, col(PersonRow.id) == col(Delivery.person_id))
+        .outerjoin(Receipt, and_(col(Receipt.announcement_id) == col(Delivery.announcement_id),
+                                 col(Receipt.person_id) == col(Delivery.person_id)))
+        .where(col(Delivery.announcement_id).in_(ack_ids),
+               col(Delivery.purpose) == Purpose.ANNOUNCEMENT.value,
+               col(Delivery.status) == DeliveryStatus.DELIVERED.value)
+        .group_by(col(PersonRow.department))
     ).tuples().all()
     table = [(d, int(n), int(a or 0)) for d, n, a in rows]
     return sorted(table, key=lambda r: (r[2] / r[1] if r[1] else 0, r[0]))
@@ -149,13 +150,14 @@ def _polls(s: Session, polls: list[AnnouncementLine]
     out = []
     for poll in polls:
         options = s.execute(
-            select(PollOption.label, func.count(Vote.id))
-            .outerjoin(Vote, Vote.option_id == PollOption.id)
-            .where(PollOption.announcement_id == poll.id)
-            .group_by(PollOption.position, PollOption.label).order_by(PollOption.position)
+            select(col(PollOption.label), func.count(col(Vote.id)))
+            .outerjoin(Vote, col(Vote.option_id) == col(PollOption.id))
+            .where(col(PollOption.announcement_id) == poll.id)
+            .group_by(col(PollOption.position), col(PollOption.label))
+            .order_by(col(PollOption.position))
         ).tuples().all()
-        answered = s.execute(select(func.count(func.distinct(Vote.person_id)))
-                             .where(Vote.announcement_id == poll.id)).scalar_one()
+        answered = s.execute(select(func.count(func.distinct(col(Vote.person_id))))
+                             .where(col(Vote.announcement_id) == poll.id)).scalar_one()
         out.append((poll, [(label, int(n)) for label, n in options], int(answered)))
     return out
 
@@ -164,11 +166,11 @@ def _failures(s: Session, ids: list[int]) -> list[tuple[str, int]]:
     if not ids:
         return []
     rows = s.execute(
-        select(Delivery.platform, Delivery.status, Delivery.error)
-        .where(Delivery.announcement_id.in_(ids),  # type: ignore[attr-defined]
-               Delivery.purpose == Purpose.ANNOUNCEMENT.value,
-               Delivery.status.in_([DeliveryStatus.FAILED.value,  # type: ignore[attr-defined]
-                                    DeliveryStatus.UNREACHABLE.value]))
+        select(col(Delivery.platform), col(Delivery.status), col(Delivery.error))
+        .where(col(Delivery.announcement_id).in_(ids),
+               col(Delivery.purpose) == Purpose.ANNOUNCEMENT.value,
+               col(Delivery.status).in_([DeliveryStatus.FAILED.value,
+                                         DeliveryStatus.UNREACHABLE.value]))
     ).tuples().all()
     reasons = Counter(f"{platform}: {status}: {(error or 'unknown')[:80]}"
                       for platform, status, error in rows)

@@ -29,9 +29,9 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.date import DateTrigger
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import Select, and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from announcements import audit
 from announcements.audience import resolve
@@ -161,16 +161,17 @@ class Scheduler:
         with self.crier.db.session() as s:
             active = s.execute(
                 select(Announcement).where(or_(
-                    and_(Announcement.kind == Kind.REMINDER.value,
-                         Announcement.status == Status.SCHEDULED.value),
-                    and_(Announcement.ack.is_(True), Announcement.nudge_every.is_not(None),  # type: ignore[union-attr,attr-defined]
-                         Announcement.status.in_([Status.SENDING.value, Status.SENT.value,  # type: ignore[attr-defined]
-                                                  Status.SCHEDULED.value])),
-                    and_(Announcement.kind == Kind.POLL.value,
-                         Announcement.closes_at.is_not(None),  # type: ignore[union-attr]
-                         Announcement.closed_at.is_(None),  # type: ignore[union-attr]
-                         Announcement.status.in_([Status.SENDING.value, Status.SENT.value,  # type: ignore[attr-defined]
-                                                  Status.SCHEDULED.value])),
+                    and_(col(Announcement.kind) == Kind.REMINDER.value,
+                         col(Announcement.status) == Status.SCHEDULED.value),
+                    and_(col(Announcement.ack).is_(True),
+                         col(Announcement.nudge_every).is_not(None),
+                         col(Announcement.status).in_([Status.SENDING.value, Status.SENT.value,
+                                                       Status.SCHEDULED.value])),
+                    and_(col(Announcement.kind) == Kind.POLL.value,
+                         col(Announcement.closes_at).is_not(None),
+                         col(Announcement.closed_at).is_(None),
+                         col(Announcement.status).in_([Status.SENDING.value, Status.SENT.value,
+                                                       Status.SCHEDULED.value])),
                 ))
             ).scalars().all()
             for ann in active:
@@ -187,7 +188,7 @@ class Scheduler:
     def _finished(self, s: Session, ann: Announcement) -> bool:
         """Jobs that already ran to their end must not be re-created."""
         done = s.execute(
-            select(JobRun.id).where(JobRun.job_id.in_(  # type: ignore[attr-defined]
+            select(col(JobRun.id)).where(col(JobRun.job_id).in_(
                 [f"pollclose:{ann.id}", f"nudge-final:{ann.id}"])).limit(1)
         ).first()
         return done is not None
@@ -272,40 +273,44 @@ def _fire_reminder(sch: Scheduler, s: Session, ann_id: int, fire: datetime, now:
     return True
 
 
-def _delivered_except(s: Session, ann_id: int, answered: Any) -> list[int]:
+def _delivered_except(s: Session, ann_id: int, answered: Select[tuple[int]]) -> list[int]:
     """People the announcement was delivered to who are not in ``answered``."""
-    got = select(Delivery.person_id).where(
-        Delivery.announcement_id == ann_id, Delivery.purpose == Purpose.ANNOUNCEMENT.value,
-        Delivery.status == DeliveryStatus.DELIVERED.value)
-    return list(s.execute(got.where(Delivery.person_id.not_in(answered))).scalars())  # type: ignore[attr-defined]
+    got = select(col(Delivery.person_id)).where(
+        col(Delivery.announcement_id) == ann_id,
+        col(Delivery.purpose) == Purpose.ANNOUNCEMENT.value,
+        col(Delivery.status) == DeliveryStatus.DELIVERED.value)
+    return list(s.execute(got.where(col(Delivery.person_id).not_in(answered))).scalars())
 
 
 def _non_acknowledgers(s: Session, ann_id: int) -> list[int]:
     return _delivered_except(
-        s, ann_id, select(Receipt.person_id).where(Receipt.announcement_id == ann_id))
+        s, ann_id,
+        select(col(Receipt.person_id)).where(col(Receipt.announcement_id) == ann_id))
 
 
 def _non_voters(s: Session, ann_id: int) -> list[int]:
     return _delivered_except(
-        s, ann_id, select(Vote.person_id).where(Vote.announcement_id == ann_id))
+        s, ann_id, select(col(Vote.person_id)).where(col(Vote.announcement_id) == ann_id))
 
 
 def _queue_nudges(sch: Scheduler, s: Session, ann: Announcement, people: list[int],
                   now: datetime) -> None:
     """A fresh nudge message to each person; the one nudge row per person is reused."""
     assert ann.id is not None
-    existing = set(s.execute(select(Delivery.person_id).where(
-        Delivery.announcement_id == ann.id, Delivery.purpose == Purpose.NUDGE.value)).scalars())
+    existing = set(s.execute(select(col(Delivery.person_id)).where(
+        col(Delivery.announcement_id) == ann.id,
+        col(Delivery.purpose) == Purpose.NUDGE.value)).scalars())
     again = [p for p in people if p in existing]
     fresh = [p for p in people if p not in existing]
     due = sch.crier.due_times(s, ann, people, now)
     if again:
         for pid in again:
             s.execute(update(Delivery).where(
-                Delivery.announcement_id == ann.id, Delivery.purpose == Purpose.NUDGE.value,
-                Delivery.person_id == pid,
-                Delivery.status.in_([DeliveryStatus.DELIVERED.value,  # type: ignore[attr-defined]
-                                     DeliveryStatus.FAILED.value]),
+                col(Delivery.announcement_id) == ann.id,
+                col(Delivery.purpose) == Purpose.NUDGE.value,
+                col(Delivery.person_id) == pid,
+                col(Delivery.status).in_([DeliveryStatus.DELIVERED.value,
+                                          DeliveryStatus.FAILED.value]),
             ).values(status=DeliveryStatus.PENDING.value, action=DeliveryAction.SEND.value,
                      attempts=0, next_attempt_at=due[pid], updated_at=now))
     if fresh:
@@ -350,12 +355,14 @@ def _fire_poll_close(sch: Scheduler, s: Session, ann_id: int, fire: datetime,
                      now: datetime) -> bool:
     """Close the poll: late clicks are refused, delivered poll messages show the result."""
     ann = s.get(Announcement, ann_id)
-    if ann is None or ann.closed_at is not None:
+    if ann is None or ann.closed_at is not None or ann.status in (Status.CANCELLED,
+                                                                  Status.REJECTED):
         return False
     ann.closed_at = now
     s.execute(update(Delivery).where(
-        Delivery.announcement_id == ann_id, Delivery.purpose == Purpose.ANNOUNCEMENT.value,
-        Delivery.status == DeliveryStatus.DELIVERED.value,
+        col(Delivery.announcement_id) == ann_id,
+        col(Delivery.purpose) == Purpose.ANNOUNCEMENT.value,
+        col(Delivery.status) == DeliveryStatus.DELIVERED.value,
     ).values(status=DeliveryStatus.PENDING.value, action=DeliveryAction.UPDATE.value,
              next_attempt_at=now, updated_at=now))
     audit.record(s, now, "poll_closed", announcement_id=ann_id)

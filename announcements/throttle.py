@@ -3,6 +3,11 @@ and a hard pause after a 429 (``Retry-After``).
 
 Each platform has its own ``Throttle``, so one platform's throttling never
 slows another's.
+
+The overall rate is a GCRA (a token bucket kept as one timestamp): requests are
+spaced ``1/per_second`` apart, ``burst`` may go at once, and a sender that woke
+up a little late (event-loop jitter, at most ``CATCH_UP`` seconds) may use the
+slot it missed, so the long-run rate is the configured one, not a bit less.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from collections.abc import Callable
 from announcements.ports import RateLimits
 
 _PRUNE_AT = 20_000
+#: How late a sender may be and still use its slot (compensates sleep overshoot).
+CATCH_UP = 0.02
 
 
 class Throttle:
@@ -24,7 +31,8 @@ class Throttle:
         self.interval = 1.0 / rate if rate and rate > 0 else 0.0
         self.conversation_interval = 1.0 / conv if conv and conv > 0 else 0.0
         self.burst = max(1, limits.burst if limits else 1)
-        self._next_slot = 0.0
+        self._tolerance = self.interval * (self.burst - 1)
+        self._tat = 0.0  # GCRA's theoretical arrival time of the next request
         self._conversation_next: dict[str, float] = {}
         self.paused_until = 0.0
         self.pauses = 0
@@ -32,6 +40,8 @@ class Throttle:
     def pause(self, seconds: float) -> None:
         """Retry-After: no request to this platform until ``seconds`` have passed."""
         self.paused_until = max(self.paused_until, self._now() + seconds)
+        # Then one request, and the steady rate: no burst of the slots the pause skipped.
+        self._tat = max(self._tat, self.paused_until + self._tolerance)
         self.pauses += 1
 
     def delay(self, conversation: str | None) -> float:
@@ -39,7 +49,7 @@ class Throttle:
         now = self._now()
         waits = [self.paused_until - now]
         if self.interval:
-            waits.append(self._next_slot - self.interval * (self.burst - 1) - now)
+            waits.append(self._tat - self._tolerance - now)
         if conversation and self.conversation_interval:
             waits.append(self._conversation_next.get(conversation, 0.0) - now)
         return max(0.0, *waits)
@@ -47,8 +57,9 @@ class Throttle:
     def take(self, conversation: str | None) -> None:
         now = self._now()
         if self.interval:
-            self._next_slot = max(self._next_slot, now - self.interval * (self.burst - 1))
-            self._next_slot += self.interval
+            if self._tat < now - CATCH_UP:  # idle, or later than we make up for
+                self._tat = now
+            self._tat += self.interval  # a slot missed by less than CATCH_UP is still used
         if conversation and self.conversation_interval:
             if len(self._conversation_next) > _PRUNE_AT:
                 self._conversation_next = {

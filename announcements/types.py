@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TypedDict, Unpack
+
+from announcements.timespec import Every, When
 
 
 class Kind(StrEnum):
@@ -126,6 +129,18 @@ class OutboundMessage:
         return first[0][:150] if first else ""
 
 
+class MessageOptions(TypedDict, total=False):
+    """The ``OutboundMessage`` fields besides ``text``, for ``Reply.text``."""
+
+    title: str | None
+    buttons: tuple[Button, ...]
+    poll: PollView | None
+    footer: str | None
+    urgent: bool
+    announcement_id: int | None
+    purpose: str | None
+
+
 @dataclass(frozen=True)
 class InboundAction:
     """A button press: who pressed which action on which delivered message."""
@@ -149,8 +164,8 @@ class Reply:
     notices: list[str] = field(default_factory=list)
 
     @classmethod
-    def text(cls, text: str, **kw: object) -> Reply:
-        return cls(message=OutboundMessage(text=text, **kw))  # type: ignore[arg-type]
+    def text(cls, text: str, **kw: Unpack[MessageOptions]) -> Reply:
+        return cls(message=OutboundMessage(text=text, **kw))
 
 
 @dataclass(frozen=True)
@@ -193,10 +208,10 @@ class DraftRequest:
     kind: Kind
     text: str
     audience: str = "all"
-    at: object | None = None  # timespec.When
-    closes: object | None = None  # timespec.When
-    every: object | None = None  # timespec.Every
-    nudge: object | None = None  # timespec.Every
+    at: When | None = None
+    closes: When | None = None
+    every: Every | None = None
+    nudge: Every | None = None
     ack: bool = False
     urgent: bool = False
     local_time: bool = False

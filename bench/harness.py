@@ -273,10 +273,10 @@ class FakeSlackProcess:
 
 
 def worker_command(db_url: str, slack_url: str, *, owner: str, concurrency: int = 8,
-                   lease: float = 120.0, rate: float = 0.0, until_empty: bool = True,
+                   lease: float = 120.0, rate: float = 0.0, until_sent: int = 0,
                    extra: tuple[str, ...] = ()) -> list[str]:
-    """The command line of one delivery worker process."""
+    """The command line of one delivery worker process (see ``bench/worker.py``)."""
     cmd = [sys.executable, "-m", "bench.worker", "--db", db_url, "--slack-url", slack_url,
            "--owner", owner, "--concurrency", str(concurrency), "--lease", str(lease),
            "--rate", str(rate)]
-    return cmd + (["--until-empty"] if until_empty else []) + list(extra)
+    return cmd + (["--until-sent", str(until_sent)] if until_sent else []) + list(extra)

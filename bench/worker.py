@@ -1,11 +1,15 @@
 """One delivery worker process: the delivery part of ``crier serve``, sending to Slack.
 
     python -m bench.worker --db URL --slack-url URL [--owner NAME] [--concurrency 8]
-                           [--lease 120] [--rate 0] [--until-empty]
+        [--lease 120] [--rate 0] [--burst 1] [--until-sent ANN | --until-empty]
+        [--observe] [--ack-probe ANN]
 
-Runs until SIGTERM/SIGINT (or, with ``--until-empty``, until no delivery row is
-pending or being sent), then prints its counters as one JSON line. Used by the
-process-level tests (two instances, kill -9) and the benchmark.
+Prints ``ready`` once the engine runs, then works until SIGTERM/SIGINT (or until
+announcement ANN has nothing left to send, or no row at all is open), and prints
+its figures as one JSON line: counters, start/end (``time.monotonic``), peak RSS.
+``--observe`` watches Retry-After from outside the engine (``bench.harness.Observed``);
+``--ack-probe ANN`` clicks "Got it" up to 50 times a second for people already served
+and reports how long each click took, as a person would wait for it.
 """
 
 from __future__ import annotations
@@ -14,52 +18,128 @@ import argparse
 import asyncio
 import json
 import logging
+import resource
 import signal
+import statistics
 import sys
+import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sqlalchemy import func, select  # noqa: E402
 
 from announcements.clock import SystemClock  # noqa: E402
 from announcements.delivery import DeliveryEngine, EngineConfig  # noqa: E402
 from announcements.lifecycle import Crier  # noqa: E402
-from announcements.ports import RateLimits  # noqa: E402
-from bench.harness import SLACK_ONLY, open_rows  # noqa: E402
+from announcements.ports import ChatPlatform, RateLimits  # noqa: E402
+from announcements.types import DeliveryStatus, Purpose  # noqa: E402
+from bench.harness import SLACK_ONLY, Observed, open_rows, user_id  # noqa: E402
+from bot.router import Router  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from bot.slack.platform import make_platform  # noqa: E402
 from storage.db import Database  # noqa: E402
+from storage.models import Delivery, Identity  # noqa: E402
 
 TOKEN = "xoxb-0000-crier-test"
 
 
-async def serve(args: argparse.Namespace) -> dict[str, object]:
+def left_to_send(db: Database, ann_id: int) -> int:
+    with db.session() as s:
+        return s.execute(select(func.count()).select_from(Delivery).where(
+            Delivery.announcement_id == ann_id,  # type: ignore[arg-type]
+            Delivery.purpose == Purpose.ANNOUNCEMENT.value,  # type: ignore[arg-type]
+            Delivery.status.in_([DeliveryStatus.PENDING.value,  # type: ignore[attr-defined]
+                                 DeliveryStatus.SENDING.value]))).scalar_one()
+
+
+def message_ref(db: Database, ann_id: int, slack_user: str) -> str | None:
+    """The Slack message a person clicks in (the click carries it, as Slack's does)."""
+    with db.session() as s:
+        return s.execute(select(Delivery.message_ref).join(
+            Identity, Identity.person_id == Delivery.person_id).where(  # type: ignore[arg-type]
+            Delivery.announcement_id == ann_id,  # type: ignore[arg-type]
+            Delivery.purpose == Purpose.ANNOUNCEMENT.value,  # type: ignore[arg-type]
+            Identity.platform_user_id == slack_user)).scalar_one_or_none()  # type: ignore[arg-type]
+
+
+async def probe(router: Router, engine: DeliveryEngine, ann_id: int, stop: asyncio.Event,
+                took: list[float], every: float = 0.02) -> None:
+    """Acknowledge as person 0, 1, 2, ... once their copy is well behind the engine."""
+    person = 0
+    lane = engine.lanes["slack"]
+    while not stop.is_set():
+        await asyncio.sleep(every)
+        if lane.sent < person + 500:
+            continue
+        ref = await asyncio.to_thread(message_ref, engine.db, ann_id, user_id(person))
+        started = time.perf_counter()
+        reply = await router.action("slack", user_id(person), f"ack:{ann_id}", ref)
+        took.append(time.perf_counter() - started)
+        assert reply.message is not None and "Acknowledged" in reply.message.text, reply
+        person += 1
+
+
+def done(db: Database, args: argparse.Namespace) -> bool:
+    if args.until_sent:
+        return left_to_send(db, args.until_sent) == 0
+    return bool(args.until_empty) and open_rows(db) == 0
+
+
+async def serve(args: argparse.Namespace) -> dict[str, Any]:
+    if args.switch_interval:
+        sys.setswitchinterval(args.switch_interval)
     db = Database(args.db)
     clock = SystemClock()
-    platform = make_platform(Settings(slack_bot_token=TOKEN, slack_signing_secret="bench",
-                                      slack_api_url=args.slack_url))
-    platform.limits = RateLimits(args.rate, 0, args.burst)
-    await platform.start()
+    slack = make_platform(Settings(slack_bot_token=TOKEN, slack_signing_secret="bench",
+                                   slack_api_url=args.slack_url))
+    slack.limits = RateLimits(args.rate, 0, args.burst)
+    await slack.start()
+    platform: ChatPlatform = Observed(slack) if args.observe else slack
     config = EngineConfig(concurrency=args.concurrency, lease=timedelta(seconds=args.lease),
                           backoff_base=args.backoff, progress_interval=args.progress_interval)
-    engine = DeliveryEngine(db, Crier(db, clock, SLACK_ONLY), {"slack": platform}, clock,
-                            config, owner=args.owner)
+    crier = Crier(db, clock, SLACK_ONLY)
+    engine = DeliveryEngine(db, crier, {"slack": platform}, clock, config, owner=args.owner)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    clicks: list[float] = []
+    started = time.monotonic()
     running = asyncio.create_task(engine.run(stop))
+    probing = (asyncio.create_task(probe(Router(crier), engine, args.ack_probe, stop, clicks))
+               if args.ack_probe else None)
     print("ready", flush=True)
     while not stop.is_set():
-        await asyncio.wait([asyncio.create_task(stop.wait())], timeout=0.2)
-        if args.until_empty and await asyncio.to_thread(open_rows, db) == 0:
+        await asyncio.wait([asyncio.create_task(stop.wait())], timeout=args.poll)
+        if await asyncio.to_thread(done, db, args):
             stop.set()
+    finished = time.monotonic()
     await running
-    await platform.aclose()
+    if probing is not None:
+        await probing
+    await slack.aclose()
     lane = engine.lanes["slack"]
-    return {"owner": args.owner, "sent": lane.sent, "failed": lane.failed,
-            "rate_limited": lane.rate_limited, "requests": lane.requests,
-            "db_errors": engine.db_errors}
+    out: dict[str, Any] = {
+        "owner": engine.owner, "sent": lane.sent, "failed": lane.failed,
+        "rate_limited": lane.rate_limited, "requests": lane.requests,
+        "db_errors": engine.db_errors, "started": started, "finished": finished,
+        "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+    if isinstance(platform, Observed):
+        out.update(started_inside=platform.started_inside,
+                   in_flight_at_429=platform.in_flight_at_429,
+                   observed_429=platform.rate_limited,
+                   paused=platform.paused_seconds(started, finished),
+                   windows=platform.windows)
+    if clicks:
+        ordered = sorted(clicks)
+        out["ack_ms"] = {"n": len(ordered), "p50": 1000 * statistics.median(ordered),
+                         "p99": 1000 * ordered[max(0, int(len(ordered) * 0.99) - 1)],
+                         "max": 1000 * ordered[-1]}
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -73,7 +153,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--burst", type=int, default=1)
     parser.add_argument("--backoff", type=float, default=2.0)
     parser.add_argument("--progress-interval", type=float, default=5.0)
+    parser.add_argument("--until-sent", type=int, default=0, metavar="ANN")
     parser.add_argument("--until-empty", action="store_true")
+    parser.add_argument("--observe", action="store_true")
+    parser.add_argument("--ack-probe", type=int, default=0, metavar="ANN")
+    parser.add_argument("--poll", type=float, default=0.05)
+    parser.add_argument("--switch-interval", type=float, default=0.0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(name)s %(levelname)s %(message)s")
     print(json.dumps(asyncio.run(serve(args))), flush=True)

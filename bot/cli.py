@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -31,18 +31,19 @@ app.add_typer(report_app, name="report")
 
 err = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 DEMO_DB = "crier-demo.db"
 SAMPLE_COMPANY = Path(__file__).parent / "data" / "sample_company.csv"
 DEMO_USER = "casey.comms@example.com"
 
 
-def friendly(fn: F) -> F:
+def friendly(fn: Callable[P, R]) -> Callable[P, R]:
     """Turn expected failures into one readable line and an exit code, not a traceback."""
 
     @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
         except DatabaseUnavailable as exc:
@@ -54,7 +55,7 @@ def friendly(fn: F) -> F:
                 err.print(exc.hint, soft_wrap=True, markup=False)
             raise typer.Exit(2) from None
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
 def _settings() -> Settings:
@@ -247,7 +248,7 @@ def report_weekly(
 def export(
     what: str = typer.Argument(..., help="receipts or votes"),
     out_file: Path | None = typer.Option(None, "--out", help="CSV file (default: stdout)"),
-    days: int | None = typer.Option(None, help="only the last N days"),
+    days: int | None = typer.Option(None, help="only announcements sent in the last N days"),
 ) -> None:
     """CSV of acknowledgements or poll answers (anonymous polls: counts only)."""
     from datetime import timedelta

@@ -19,11 +19,14 @@ import difflib
 import re
 import shlex
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 from announcements.errors import CrierError
 from announcements.timespec import (
     EVERY_FORMS,
     WHEN_FORMS,
+    Every,
+    When,
     parse_every,
     parse_when,
 )
@@ -237,9 +240,18 @@ def _read_value(s: str, pos: int, key: str) -> tuple[str, int]:
     return best_value, best_end
 
 
+class _Common(TypedDict):
+    """The ``DraftRequest`` fields every drafting command sets."""
+
+    audience: str
+    at: When | None
+    urgent: bool
+    local_time: bool
+
+
 def _build(name: str, d: _Draft, text: str, usage: str) -> DraftRequest:
     at = _when(d.values.get("at"), "at")
-    common = dict(
+    common = _Common(
         audience=d.values.get("to", "all"),
         at=at,
         urgent="urgent" in d.flags,
@@ -284,7 +296,7 @@ def _build(name: str, d: _Draft, text: str, usage: str) -> DraftRequest:
     )
 
 
-def _when(value: str | None, key: str) -> object | None:
+def _when(value: str | None, key: str) -> When | None:
     if value is None:
         return None
     when = parse_when(value)
@@ -293,7 +305,7 @@ def _when(value: str | None, key: str) -> object | None:
     return when
 
 
-def _every(value: str | None, key: str) -> object | None:
+def _every(value: str | None, key: str) -> Every | None:
     if value is None:
         return None
     every = parse_every(value)

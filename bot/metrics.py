@@ -8,6 +8,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from bot.app import Runtime
 from storage.models import Delivery
@@ -37,8 +38,8 @@ class CrierCollector(Collector):
         try:
             with self.runtime.db.session() as s:
                 rows = s.execute(
-                    select(Delivery.platform, Delivery.status, func.count())
-                    .group_by(Delivery.platform, Delivery.status)
+                    select(col(Delivery.platform), col(Delivery.status), func.count())
+                    .group_by(col(Delivery.platform), col(Delivery.status))
                 ).tuples().all()
             for platform, status, n in rows:
                 outbox.add_metric([platform, status], n)

@@ -12,6 +12,7 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from sqlmodel import select
 
@@ -23,12 +24,15 @@ from storage.events import prune
 from storage.leader import Leadership
 from storage.models import ReportSubscription
 
+if TYPE_CHECKING:
+    from bot.app import Runtime
+
 log = logging.getLogger("crier.scheduler")
 
 
 @dataclass
 class SchedulerService:
-    runtime: object  # bot.app.Runtime (kept loose to avoid an import cycle)
+    runtime: Runtime | None  # set by bot.app.build once the Runtime exists
     scheduler: Scheduler
     leadership: Leadership
     tick_interval: float = 1.0
@@ -38,6 +42,11 @@ class SchedulerService:
     event_retention: timedelta = timedelta(days=2)
     posted: list[tuple[str, str]] = field(default_factory=list)
 
+    @property
+    def _runtime(self) -> Runtime:
+        assert self.runtime is not None, "bot.app.build sets the runtime"
+        return self.runtime
+
     async def run_due(self) -> TickResult:
         """Run due jobs once (if this process leads), then post any reports."""
         if not await asyncio.to_thread(self.leadership.try_acquire):
@@ -46,14 +55,14 @@ class SchedulerService:
         for post in result.reports:
             await self.post_weekly(post)
         if result.ran:
-            self.runtime.engine.poke()  # type: ignore[attr-defined]
+            self._runtime.engine.poke()
         return result
 
-    def report(self, late: object = None) -> WeeklyReport:
-        crier = self.runtime.crier  # type: ignore[attr-defined]
+    def report(self, late: timedelta | None = None) -> WeeklyReport:
+        crier = self._runtime.crier
         grace = self.scheduler.report.grace if self.scheduler.report else None
         shown_late = late if (late is not None and grace is not None and late > grace) else None
-        return weekly(crier.db, crier.clock.now(), late=shown_late)  # type: ignore[arg-type]
+        return weekly(crier.db, crier.clock.now(), late=shown_late)
 
     async def post_weekly(self, post: ReportPost | None = None) -> int:
         """Post the weekly report to every subscribed channel; return how many got it."""
@@ -61,10 +70,10 @@ class SchedulerService:
         message = OutboundMessage(title="Crier weekly report", text=report.text())
         attachment = (Attachment("crier-weekly.png", report.chart_png)
                       if report.chart_png else None)
-        db = self.runtime.db  # type: ignore[attr-defined]
+        db = self._runtime.db
         with db.session() as s:
             subs = [(r.platform, r.channel) for r in s.exec(select(ReportSubscription)).all()]
-        platforms = self.runtime.platforms  # type: ignore[attr-defined]
+        platforms = self._runtime.platforms
         sent = 0
         for platform, channel in subs:
             target = platforms.get(platform)
@@ -81,8 +90,8 @@ class SchedulerService:
         return sent
 
     def prune_events(self) -> int:
-        now = self.runtime.crier.clock.now()  # type: ignore[attr-defined]
-        return prune(self.runtime.db, now - self.event_retention)  # type: ignore[attr-defined]
+        now = self._runtime.crier.clock.now()
+        return prune(self._runtime.db, now - self.event_retention)
 
     async def run(self, stop: asyncio.Event) -> None:
         """The loop of ``crier serve``: lead when possible, tick every second."""

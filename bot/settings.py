@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 from announcements.errors import CrierError
 from storage.db import DEFAULT_URL
@@ -104,7 +105,8 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: bool = True) -> 
 
             load_dotenv(override=False)
         env = os.environ
-    values: dict[str, object] = {}
+    # Field name -> value; the names come from ENV_NAMES, so the value types vary.
+    values: dict[str, Any] = {}
     for name, var in ENV_NAMES.items():
         raw = env.get(var)
         if raw is None or raw.strip() == "":
@@ -121,4 +123,4 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: bool = True) -> 
         else:
             values[name] = raw
     extra = {k: v for k, v in env.items() if k.startswith("CRIER_")}
-    return Settings(**values, extra=extra)  # type: ignore[arg-type]
+    return Settings(**values, extra=extra)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import col
 
 from storage.db import Database
 from storage.models import InboundEvent
@@ -25,5 +26,5 @@ def prune(db: Database, older_than: datetime) -> int:
     from sqlalchemy import delete
 
     with db.session() as s:
-        result = s.execute(delete(InboundEvent).where(InboundEvent.received_at < older_than))
+        result = s.execute(delete(InboundEvent).where(col(InboundEvent.received_at) < older_than))
         return int(result.rowcount or 0)  # type: ignore[attr-defined]

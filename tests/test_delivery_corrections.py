@@ -4,16 +4,19 @@ through the console as people would type and click."""
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 from datetime import timedelta
 
 import pytest
+from rich.console import Console
 from sqlalchemy import select
 
 from announcements.delivery import EngineConfig
 from announcements.types import DeliveryStatus, OutboundMessage
 from bot.app import build
 from bot.console import ConsolePlatform
+from bot.follow import follow
 from bot.settings import Settings
 from storage.models import AuditEvent, Delivery
 from tests.factories import ADMIN, APPROVER, COMMS, ENG_LEAD, seed
@@ -133,8 +136,8 @@ async def test_an_edit_is_approved_again_then_updated_in_place(chat):
     assert erin.buttons == () and "approved by Avery Chen" in erin.title
     status = await chat.say(COMMS.email, f"/crier status {ann}")
     assert "Edited by Casey Morgan, approved by Avery Chen" in status
-    assert [
-        a for a in audit_actions(chat, ann) if a.startswith("edit")] == ["edit_requested", "edit_approved"]
+    edits = [a for a in audit_actions(chat, ann) if a.startswith("edit")]
+    assert edits == ["edit_requested", "edit_approved"]
 
 
 async def test_the_editor_cannot_approve_their_own_edit(chat):
@@ -248,3 +251,24 @@ class GatedConsole(ConsolePlatform):
             self.holding.set()
             await self.gate.wait()
         return await super().send(address, message)
+
+
+async def test_follow_shows_a_cli_progress_bar_until_the_send_is_done(db, clock):
+    chat = make(db, clock)
+    out = await chat.say(COMMS.email, "/announce to:Engineering ack Badge renewal")
+    ann = int(out.split("submit:")[1].split("]")[0])
+    await chat.click(COMMS.email, f"submit:{ann}")
+    await chat.tick()
+    await chat.click(APPROVER.email, f"approve:{ann}")  # queued; nothing sent yet
+    screen = io.StringIO()
+    stop = asyncio.Event()
+    engine = asyncio.create_task(chat.runtime.engine.run(stop))
+    try:
+        final = await asyncio.wait_for(
+            follow(chat.runtime, ann, console=Console(file=screen, width=120), poll=0.05), 10)
+    finally:
+        stop.set()
+        await engine
+    assert (final.sent, final.total, final.pending) == (7, 7, 0)
+    assert f"#{ann} sent" in screen.getvalue() or f"#{ann} sending" in screen.getvalue()
+    assert "7/7" in screen.getvalue()

@@ -250,3 +250,13 @@ async def test_local_sends_at_the_same_wall_clock_time_in_every_office(chat, clo
     clock.set(new_york)
     await chat.tick()
     assert len(chat.messages("eng2@example.com", ann)) == 1
+
+
+async def test_a_cancelled_poll_is_not_closed_later(chat, clock, db):
+    poll = await chat.approved('/poll to:Sales at:mon 09:00 closes:mon 17:00 "Q?" "A" "B"')
+    assert "cancelled" in await chat.say(COMMS.email, f"/crier cancel {poll}")
+    clock.set(datetime(2026, 11, 30, 18, 0, tzinfo=UTC))
+    await chat.tick()
+    with db.session() as s:
+        assert s.get(Announcement, poll).closed_at is None
+    assert chat.messages("sales1@example.com", poll) == []

@@ -1,0 +1,247 @@
+"""Delivery engine benchmark against the fake Slack Web API (over real HTTP).
+
+    .venv/bin/python bench/bench_delivery.py                    # N = 10,000 and 100,000
+    .venv/bin/python bench/bench_delivery.py --n 3000 --rate 300 --baseline-seconds 5  # < 1 min
+
+For each N, on a fresh SQLite database, with the fake in its own process and the
+engine in a worker process (``bench/worker.py``, the delivery part of ``crier serve``):
+
+- ceiling: the fake's rate limit off. Deliveries per second from the engine's start
+  until every outbox row is recorded (claims, rendering, HTTP, status writes).
+  Meanwhile people click "Got it" (up to 50 a second); the click latency is reported.
+- limited: the fake answers 429 (Retry-After, whole seconds) above ``--rate`` per
+  second and injects 429s at random (``--p429``); the engine is configured with the
+  same limit. Efficiency = successful sends per second / the limit, over the span from
+  the first to the last success; "of open time" leaves out the seconds a Retry-After
+  was running (the platform accepts nothing then).
+- baseline: what one would otherwise write, a loop over slack_sdk's ``chat_postMessage``
+  with its built-in ``RateLimitErrorRetryHandler``, against the same fake (it runs at
+  most ``--baseline-seconds``; it writes no status anywhere).
+- kill -9 (first N only): a worker is killed a third of the way in; a new one takes
+  over. Sends the platform has but the outbox had not recorded, and duplicates after.
+
+Figures go to stdout and ``bench/results/delivery.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from slack_sdk import WebClient  # noqa: E402
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler  # noqa: E402
+from sqlalchemy import select  # noqa: E402
+
+from announcements.clock import ManualClock  # noqa: E402
+from announcements.delivery import DeliveryEngine, EngineConfig  # noqa: E402
+from announcements.lifecycle import Crier  # noqa: E402
+from announcements.ports import RateLimits  # noqa: E402
+from announcements.types import OutboundMessage  # noqa: E402
+from bench.harness import (  # noqa: E402
+    MARKER,
+    ROOT,
+    SLACK_ONLY,
+    FakeSlackProcess,
+    broadcast,
+    outbox_counts,
+    populate,
+    user_id,
+    worker_command,
+)
+from bot.settings import Settings  # noqa: E402
+from bot.slack.blocks import payload  # noqa: E402
+from bot.slack.platform import make_platform  # noqa: E402
+from storage.db import Database  # noqa: E402
+from storage.models import Delivery  # noqa: E402
+
+TOKEN = "xoxb-0000-crier-test"
+
+
+def fresh(n: int, workdir: str, name: str) -> tuple[Database, int, float]:
+    db = Database(f"sqlite:///{workdir}/{name}.db")
+    db.migrate()
+    people = populate(db, n)
+    ann, fanout = broadcast(db, people)
+    return db, ann, fanout
+
+
+def run_worker(db: Database, fake: FakeSlackProcess, ann: int, *extra: str, rate: float = 0.0,
+               owner: str = "bench") -> dict[str, Any]:
+    cmd = worker_command(db.url.render_as_string(hide_password=False), fake.url, owner=owner,
+                         rate=rate, until_sent=ann, extra=extra)
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    if out.returncode != 0:
+        raise RuntimeError(f"worker failed:\n{out.stderr}")
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def ceiling(n: int, workdir: str) -> dict[str, Any]:
+    db, ann, fanout = fresh(n, workdir, f"ceiling{n}")
+    with FakeSlackProcess() as fake:
+        w = run_worker(db, fake, ann, "--ack-probe", str(ann))
+        seen = fake.stats()
+    took = w["finished"] - w["started"]
+    assert outbox_counts(db, ann) == {"delivered": n}, outbox_counts(db, ann)
+    return {"fanout_s": fanout, "seconds": took, "per_second": n / took,
+            "max_rss_mb": w["max_rss_mb"], "duplicates": seen["duplicates"],
+            "people": seen["people"], "ack_ms": w.get("ack_ms")}
+
+
+def limited(n: int, workdir: str, rate: float, p429: float) -> dict[str, Any]:
+    db, ann, _ = fresh(n, workdir, f"limited{n}")
+    config = {"limit": [rate, fake_burst(rate)], "chaos": [p429, 0.0, 1]}
+    with FakeSlackProcess(**config) as fake:
+        w = run_worker(db, fake, ann, "--observe", rate=rate)
+        seen = fake.stats()
+    assert outbox_counts(db, ann) == {"delivered": n}, outbox_counts(db, ann)
+    span = seen["last_ok"] - seen["first_ok"]
+    paused = paused_within(w["windows"], seen["first_ok"], seen["last_ok"])
+    achieved = (seen["ok"] - 1) / span  # successes per second between the first and last
+    return {"seconds": w["finished"] - w["started"], "per_second": achieved,
+            "efficiency": achieved / rate, "open_efficiency": (seen["ok"] - 1) / (
+                rate * max(span - paused, 1e-9)),
+            "paused_s": paused, "rate_limited": seen["rate_limited"],
+            "started_inside": w["started_inside"], "arrived_inside": seen["early_requests"],
+            "in_flight_at_429": w["in_flight_at_429"], "max_rss_mb": w["max_rss_mb"],
+            "duplicates": seen["duplicates"], "people": seen["people"]}
+
+
+def fake_burst(rate: float) -> int:
+    """Slack tolerates short bursts; the fake allows a twentieth of a second's worth."""
+    return max(5, int(rate // 20))
+
+
+def paused_within(windows: list[list[float]], start: float, end: float) -> float:
+    total, reach = 0.0, start
+    for a, b in sorted(windows):
+        a, b = max(a, reach), min(b, end)
+        if b > a:
+            total, reach = total + b - a, b
+    return total
+
+
+def baseline(n: int, seconds: float, config: dict[str, Any]) -> dict[str, Any]:
+    """A plain loop over chat_postMessage with slack_sdk's RateLimitErrorRetryHandler."""
+    body = payload(OutboundMessage(text=f"{MARKER}: please read", title="Announcement"))
+    with FakeSlackProcess(**config) as fake:
+        client = WebClient(token=TOKEN, base_url=fake.url,
+                           retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=100)])
+        sent, started = 0, time.monotonic()
+        while sent < n and time.monotonic() - started < seconds:
+            client.chat_postMessage(channel=user_id(sent), **body)
+            sent += 1
+        took = time.monotonic() - started
+        seen = fake.stats()
+    return {"sent": sent, "seconds": took, "per_second": sent / took,
+            "rate_limited": seen["rate_limited"], "arrived_inside": seen["early_requests"]}
+
+
+async def killed(n: int, workdir: str) -> dict[str, Any]:
+    """kill -9 a third of the way in, then a new worker takes over."""
+    db, ann, _ = fresh(n, workdir, f"killed{n}")
+    with FakeSlackProcess() as fake:
+        cmd = worker_command(db.url.render_as_string(hide_password=False), fake.url,
+                             owner="doomed")
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True,
+                                env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        while fake.stats()["ok"] < n // 3:
+            await asyncio.sleep(0.01)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        at_kill = fake.stats()
+        with db.session() as s:
+            recorded = len(s.execute(select(Delivery.id).where(
+                Delivery.announcement_id == ann, Delivery.status == "delivered")).all())
+        later = ManualClock(datetime.now(UTC) + timedelta(seconds=121))
+        platform = make_platform(Settings(slack_bot_token=TOKEN, slack_signing_secret="x",
+                                          slack_api_url=fake.url))
+        platform.limits = RateLimits(0, 0)
+        await platform.start()
+        engine = DeliveryEngine(db, Crier(db, later, SLACK_ONLY), {"slack": platform}, later,
+                                owner="replacement")
+        await engine.drain()
+        await platform.aclose()
+        after = fake.stats()
+    assert outbox_counts(db, ann) == {"delivered": n}
+    # The replacement sends each row the outbox had not recorded once, so every
+    # duplicate is a send the dead worker made (in flight or not yet written).
+    return {"sent_at_kill": at_kill["people"], "recorded_at_kill": recorded,
+            "duplicates": after["duplicates"], "people": after["people"],
+            "bound": EngineConfig().concurrency + EngineConfig().max_unrecorded}
+
+
+def show(n: int, r: dict[str, Any], rate: float, p429: float) -> None:
+    c, lim, b0, b1 = r["ceiling"], r["limited"], r["baseline_off"], r["baseline_on"]
+    print(f"\n== N = {n:,} recipients, SQLite ==")
+    print(f"fan-out at approval (outbox rows written)   {c['fanout_s']:.2f} s")
+    print("rate limit off (engine ceiling)")
+    print(f"  Crier: {c['per_second']:,.0f} deliveries/s ({c['seconds']:.1f} s, status "
+          f"writes included) · slack_sdk loop: {b0['per_second']:,.0f}/s · ratio "
+          f"{c['per_second'] / b0['per_second']:.1f}x")
+    print(f"  peak memory (worker RSS) {c['max_rss_mb']:.0f} MB · duplicates {c['duplicates']}"
+          f" · people served {c['people']:,}")
+    if c.get("ack_ms"):
+        a = c["ack_ms"]
+        print(f"  'Got it' clicks during the send: n={a['n']} p50 {a['p50']:.1f} ms · "
+              f"p99 {a['p99']:.1f} ms · max {a['max']:.1f} ms")
+    print(f"rate limit {rate:g}/s, {p429:.2%} of posts answered 429 at random")
+    print(f"  Crier: {lim['per_second']:,.1f}/s = {lim['efficiency']:.1%} of the limit "
+          f"({lim['open_efficiency']:.1%} of it while no Retry-After ran; paused "
+          f"{lim['paused_s']:.1f} s) · slack_sdk loop: {b1['per_second']:,.1f}/s "
+          f"({b1['per_second'] / rate:.1%}) · ratio {lim['per_second'] / b1['per_second']:.1f}x")
+    print(f"  429s {lim['rate_limited']} · requests started inside a Retry-After window "
+          f"{lim['started_inside']} · arriving inside one (in flight at the 429) "
+          f"{lim['arrived_inside']} · slack_sdk loop: 429s {b1['rate_limited']}, arriving "
+          f"inside {b1['arrived_inside']}")
+    print(f"  peak memory {lim['max_rss_mb']:.0f} MB · duplicates {lim['duplicates']}")
+    if "killed" in r:
+        k = r["killed"]
+        print(f"kill -9 after ~{k['sent_at_kill']:,} sends ({k['recorded_at_kill']:,} recorded):"
+              f" duplicates after takeover {k['duplicates']} = sends in flight or not yet "
+              f"recorded (bound {k['bound']}) · people served {k['people']:,}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", default="10000,100000", help="comma-separated recipient counts")
+    parser.add_argument("--rate", type=float, default=500.0, help="the fake's limit, posts/s")
+    parser.add_argument("--p429", type=float, default=0.0002, help="share of random 429s")
+    parser.add_argument("--baseline-seconds", type=float, default=20.0)
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "delivery.json"))
+    args = parser.parse_args()
+    sizes = [int(x) for x in args.n.split(",")]
+    results: dict[str, Any] = {"rate": args.rate, "p429": args.p429, "sizes": {}}
+    with tempfile.TemporaryDirectory() as workdir:
+        for i, n in enumerate(sizes):
+            r: dict[str, Any] = {"ceiling": ceiling(n, workdir)}
+            r["baseline_off"] = baseline(n, args.baseline_seconds, {})
+            r["limited"] = limited(n, workdir, args.rate, args.p429)
+            r["baseline_on"] = baseline(n, args.baseline_seconds, {
+                "limit": [args.rate, fake_burst(args.rate)], "chaos": [args.p429, 0.0, 1]})
+            if i == 0:
+                r["killed"] = asyncio.run(killed(n, workdir))
+            results["sizes"][n] = r
+            show(n, r, args.rate, args.p429)
+            for path in Path(workdir).glob("*.db*"):
+                path.unlink()
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(results, indent=2))
+    print(f"\n(figures saved to {args.out})")
+
+
+if __name__ == "__main__":
+    main()

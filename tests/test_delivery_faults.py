@@ -1,0 +1,272 @@
+"""The delivery engine under faults, against the fake Slack Web API over real HTTP:
+429s with Retry-After, 5xx, a database that goes away, a worker killed with
+SIGKILL, and two worker processes sharing one PostgreSQL database."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import create_engine, func, select
+
+from announcements.clock import ManualClock, SystemClock
+from announcements.delivery import DeliveryEngine, EngineConfig
+from announcements.lifecycle import Crier
+from announcements.ports import RateLimits
+from bench.harness import (
+    MARKER,
+    ROOT,
+    SLACK_ONLY,
+    Observed,
+    broadcast,
+    outbox_counts,
+    populate,
+    user_id,
+    worker_command,
+)
+from bot.settings import Settings
+from bot.slack.platform import SlackPlatform, make_platform
+from storage.db import Database
+from storage.models import Delivery
+from tests.fakes.slack_api import FakeSlackAPI
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeSlackAPI]:
+    with FakeSlackAPI(keep_bodies=False) as api:
+        yield api
+
+
+def slack(fake: FakeSlackAPI, limits: RateLimits | None = None) -> SlackPlatform:
+    platform = make_platform(Settings(slack_bot_token=fake.token, slack_signing_secret="x",
+                                      slack_api_url=fake.url))
+    platform.limits = limits or RateLimits(0, 0)  # no pacing: only Retry-After holds it back
+    return platform
+
+
+def copies(fake: FakeSlackAPI, n: int) -> list[int]:
+    """How many copies of the broadcast each of the ``n`` people holds."""
+    return [sum(MARKER in m.text for m in fake.messages(user_id(i))) for i in range(n)]
+
+
+async def until(check: Callable[[], bool], timeout: float = 20.0) -> None:
+    """Wait for a condition the engine brings about (never for a fixed time)."""
+    deadline = time.monotonic() + timeout
+    while not await asyncio.to_thread(check):
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
+@asynccontextmanager
+async def running(engine: DeliveryEngine) -> AsyncIterator[None]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(engine.run(stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
+
+
+def delivered(db: Database, ann: int, n: int) -> Callable[[], bool]:
+    return lambda: outbox_counts(db, ann).get("delivered", 0) == n
+
+
+# -- Retry-After ------------------------------------------------------------------------
+
+
+async def test_429s_and_5xx_everything_delivered_nothing_started_inside_a_window(db, fake):
+    """20% 429 (Retry-After 0.1 s) and 5% 503. Four requests in flight at a time."""
+    n = 60
+    people = populate(db, n)
+    ann, _ = broadcast(db, people)
+    fake.chaos(p429=0.2, p5xx=0.05, retry_after=0.1)  # type: ignore[arg-type]
+    platform = slack(fake)
+    await platform.start()
+    watched = Observed(platform)
+    engine = DeliveryEngine(db, Crier(db, SystemClock(), SLACK_ONLY), {"slack": watched},
+                            SystemClock(), EngineConfig(concurrency=4, backoff_base=0.05))
+    async with running(engine):
+        await until(delivered(db, ann, n))
+    await platform.aclose()
+    assert copies(fake, n) == [1] * n
+    assert fake.rate_limited >= 5 and watched.rate_limited == fake.rate_limited
+    assert any(c.error == "service_unavailable" for c in fake.requests("chat.postMessage"))
+    # Measured from Crier's side: nothing started while a Retry-After it had received ran.
+    assert watched.started_inside == 0
+    with db.session() as s:
+        attempts = s.execute(select(func.max(Delivery.attempts)).where(
+            Delivery.announcement_id == ann)).scalar_one()
+    assert attempts <= 3  # 429s give their attempt back; only 5xx count
+
+
+async def test_one_at_a_time_the_fake_sees_no_request_inside_a_window(db, fake):
+    """With one request in flight there is nothing in flight at a 429: the fake's own
+    count of requests arriving inside a Retry-After window it gave must be zero."""
+    n = 30
+    people = populate(db, n)
+    ann, _ = broadcast(db, people)
+    fake.chaos(p429=0.2, retry_after=0.1)  # type: ignore[arg-type]
+    platform = slack(fake)
+    await platform.start()
+    engine = DeliveryEngine(db, Crier(db, SystemClock(), SLACK_ONLY), {"slack": platform},
+                            SystemClock(), EngineConfig(concurrency=1))
+    async with running(engine):
+        await until(delivered(db, ann, n))
+    await platform.aclose()
+    assert fake.rate_limited >= 2
+    assert fake.early_requests == 0
+    assert copies(fake, n) == [1] * n
+
+
+async def test_a_whole_second_retry_after_is_waited_in_full(db, fake):
+    people = populate(db, 3)
+    ann, _ = broadcast(db, people)
+    fake.fail("chat.postMessage", "ratelimited", status=429, retry_after=1)
+    platform = slack(fake)
+    await platform.start()
+    engine = DeliveryEngine(db, Crier(db, SystemClock(), SLACK_ONLY), {"slack": platform},
+                            SystemClock(), EngineConfig(concurrency=1))
+    async with running(engine):
+        await until(delivered(db, ann, 3))
+    await platform.aclose()
+    posts = fake.requests("chat.postMessage")
+    limited = next(c for c in posts if c.error == "ratelimited")
+    after = [c.at for c in fake.requests() if c.at > limited.at]
+    assert after and min(after) - limited.at >= 1.0
+    assert fake.early_requests == 0
+
+
+# -- the database goes away -------------------------------------------------------------
+
+
+def unreachable(db: Database):  # type: ignore[no-untyped-def]
+    """An engine for the same database that cannot connect (a closed port, a missing dir)."""
+    if db.is_sqlite:
+        return create_engine("sqlite:////nonexistent-crier-dir/crier.db")
+    return create_engine(db.url.set(host="127.0.0.1", port=1), connect_args={
+        "connect_timeout": 1})
+
+
+async def test_a_database_outage_is_waited_out_and_nothing_is_lost(db, fake):
+    n = 400
+    people = populate(db, n)
+    ann, _ = broadcast(db, people)
+    platform = slack(fake)
+    await platform.start()
+    real = db.engine
+    config = EngineConfig(concurrency=4, batch_size=50, db_retry_base=0.05,
+                          db_retry_cap=0.2, max_unrecorded=100)
+    engine = DeliveryEngine(db, Crier(db, SystemClock(), SLACK_ONLY), {"slack": platform},
+                            SystemClock(), config)
+    async with running(engine):
+        await until(lambda: len(fake.requests("chat.postMessage")) >= 60)
+        db.engine = unreachable(db)  # every new claim, render and write fails from here
+        await until(lambda: engine.db_errors >= 3)
+        during = len(fake.requests("chat.postMessage"))
+        await until(lambda: engine.db_errors >= 8)
+        # While results cannot be written, sending stops (at most max_unrecorded wait).
+        assert len(fake.requests("chat.postMessage")) - during <= config.max_unrecorded
+        db.engine = real
+        await until(delivered(db, ann, n))
+    await platform.aclose()
+    assert copies(fake, n) == [1] * n
+
+
+# -- processes --------------------------------------------------------------------------
+
+
+def spawn(cmd: list[str]) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready", proc.stderr.read() if proc.stderr else ""
+    return proc
+
+
+def finish(proc: subprocess.Popen[str], timeout: float = 60) -> str:
+    out, err = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, err
+    return out
+
+
+@pytest.mark.slow
+async def test_two_worker_processes_share_10000_recipients_each_delivered_once(db):
+    if db.is_sqlite:
+        pytest.skip("several worker processes share PostgreSQL only; SQLite runs one worker")
+    n = 10_000
+    people = populate(db, n)
+    ann, _ = broadcast(db, people)
+    async with FakeSlackAPI(keep_bodies=False) as fake:
+        url = db.url.render_as_string(hide_password=False)
+        procs = [spawn(worker_command(url, fake.url, owner=f"worker-{i}", until_sent=ann))
+                 for i in (1, 2)]
+        outputs = [await asyncio.to_thread(finish, p) for p in procs]
+        assert copies(fake, n) == [1] * n
+    counts = outbox_counts(db, ann)
+    assert counts == {"delivered": n}
+    with db.session() as s:
+        owners = dict(s.execute(select(Delivery.lease_owner, func.count()).where(
+            Delivery.announcement_id == ann, Delivery.purpose == "announcement")
+            .group_by(Delivery.lease_owner)).tuples().all())
+        once = s.execute(select(func.max(Delivery.attempts)).where(
+            Delivery.announcement_id == ann)).scalar_one()
+    # Both did a real share of the work, and no row was ever claimed twice.
+    assert set(owners) == {"worker-1", "worker-2"} and min(owners.values()) > n // 10, outputs
+    assert once == 1
+
+
+class Recording(SlackPlatform):
+    """The Slack platform, remembering the messages it posted."""
+
+    posted: set[str]
+
+    async def send(self, address, message):  # type: ignore[no-untyped-def]
+        ref = await super().send(address, message)
+        self.posted.add(ref)
+        return ref
+
+
+@pytest.mark.slow
+async def test_a_worker_killed_mid_send_is_replaced_without_losing_anyone(db):
+    n = 3_000
+    people = populate(db, n)
+    ann, _ = broadcast(db, people)
+    url = db.url.render_as_string(hide_password=False)
+    async with FakeSlackAPI(keep_bodies=False) as fake:
+        worker = spawn(worker_command(url, fake.url, owner="doomed"))
+        await until(lambda: len(fake.requests("chat.postMessage")) >= n // 3)
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait(10)
+        with db.session() as s:
+            recorded = set(s.execute(select(Delivery.message_ref).where(
+                Delivery.announcement_id == ann, Delivery.message_ref.is_not(None))).scalars())
+        assert 0 < len(recorded) < n
+
+        # A new worker takes over once the dead one's leases have run out.
+        later = ManualClock(datetime.now(UTC) + timedelta(seconds=121))
+        base = slack(fake)
+        platform = Recording(base.client, base.limits)
+        platform.posted = set()
+        await platform.start()
+        engine = DeliveryEngine(db, Crier(db, later, SLACK_ONLY), {"slack": platform}, later,
+                                owner="replacement")
+        await engine.drain()
+        await platform.aclose()
+        held = copies(fake, n)
+        on_platform = {f"{m.channel}:{m.ts}" for i in range(n) for m in fake.messages(user_id(i))
+                       if MARKER in m.text}
+    assert outbox_counts(db, ann) == {"delivered": n}
+    assert min(held) == 1  # nobody left behind
+    # The dead worker's sends the outbox never heard of: in flight or not yet written.
+    unrecorded = len(on_platform - platform.posted - recorded)
+    duplicates = sum(c - 1 for c in held)
+    assert duplicates <= unrecorded <= EngineConfig().concurrency + EngineConfig().max_unrecorded
