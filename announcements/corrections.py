@@ -20,10 +20,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
-from sqlalchemy import and_, func, or_, select, update
-from sqlmodel import Session
+from sqlalchemy import CursorResult, Result, and_, func, or_, select, update
+from sqlmodel import Session, col
 
 from announcements import audit, render
 from announcements.audience import resolve
@@ -53,10 +53,10 @@ RECALLABLE = (Status.SENDING, Status.SENT)
 EDITABLE = (Status.APPROVED, Status.SCHEDULED, Status.SENDING, Status.SENT)
 BULK = [p.value for p in BULK_PURPOSES]
 #: Copies that are (or are about to be) in someone's chat.
-_DELIVERED = and_(Delivery.message_ref.is_not(None),  # type: ignore[union-attr]
-                  or_(Delivery.status == DeliveryStatus.DELIVERED.value,
-                      and_(Delivery.status == DeliveryStatus.PENDING.value,
-                           Delivery.action != DeliveryAction.SEND.value)))
+_DELIVERED = and_(col(Delivery.message_ref).is_not(None),
+                  or_(col(Delivery.status) == DeliveryStatus.DELIVERED.value,
+                      and_(col(Delivery.status) == DeliveryStatus.PENDING.value,
+                           col(Delivery.action) != DeliveryAction.SEND.value)))
 
 
 class Command(Protocol):
@@ -97,24 +97,23 @@ class Corrections:
                 raise CrierError(*_not_recallable(ann))
             claimed = s.execute(
                 update(Announcement)
-                .where(Announcement.id == ann_id,  # type: ignore[arg-type]
-                       Announcement.status == ann.status)
+                .where(col(Announcement.id) == ann_id,
+                       col(Announcement.status) == ann.status)
                 .values(status=Status.RECALLED.value, updated_at=now))
-            if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            if _changed(claimed) != 1:
                 raise CrierError(f"#{ann_id} changed just now", f"See `/crier status {ann_id}`.")
-            bulk = and_(Delivery.announcement_id == ann_id,
-                        Delivery.purpose.in_(BULK))  # type: ignore[attr-defined]
-            cancelled = s.execute(
+            bulk = and_(col(Delivery.announcement_id) == ann_id,
+                        col(Delivery.purpose).in_(BULK))
+            cancelled = _changed(s.execute(
                 update(Delivery)
-                .where(bulk, Delivery.status == DeliveryStatus.PENDING.value,
-                       Delivery.action == DeliveryAction.SEND.value)
+                .where(bulk, col(Delivery.status) == DeliveryStatus.PENDING.value,
+                       col(Delivery.action) == DeliveryAction.SEND.value)
                 .values(status=DeliveryStatus.CANCELLED.value, updated_at=now,
-                        error="recalled before it was sent")).rowcount  # type: ignore[attr-defined]
-            deleting = s.execute(
+                        error="recalled before it was sent")))
+            deleting = _changed(s.execute(
                 update(Delivery).where(bulk, _DELIVERED)
                 .values(status=DeliveryStatus.PENDING.value, action=DeliveryAction.DELETE.value,
-                        attempts=0, next_attempt_at=now, updated_at=now, error=None)
-            ).rowcount  # type: ignore[attr-defined]
+                        attempts=0, next_attempt_at=now, updated_at=now, error=None)))
             self._supersede(s, ann_id, now)
             audit.record(s, now, "recalled", actor_id=actor.id, announcement_id=ann_id,
                          deleting=deleting, cancelled=cancelled)
@@ -178,16 +177,15 @@ class Corrections:
             ann, fix = self._decidable(s, actor, action)
             fix.status, fix.decided_by_id, fix.decided_at = APPROVED, actor.id, now
             ann.text, ann.updated_at = fix.text, now
-            bulk = and_(Delivery.announcement_id == ann.id,
-                        Delivery.purpose.in_(BULK))  # type: ignore[attr-defined]
-            updating = s.execute(
-                update(Delivery).where(bulk, Delivery.status == DeliveryStatus.DELIVERED.value,
-                                       Delivery.message_ref.is_not(None))  # type: ignore[union-attr]
+            bulk = and_(col(Delivery.announcement_id) == ann.id,
+                        col(Delivery.purpose).in_(BULK))
+            updating = _changed(s.execute(
+                update(Delivery).where(bulk, col(Delivery.status) == DeliveryStatus.DELIVERED.value,
+                                       col(Delivery.message_ref).is_not(None))
                 .values(status=DeliveryStatus.PENDING.value, action=DeliveryAction.UPDATE.value,
-                        attempts=0, next_attempt_at=now, updated_at=now, error=None)
-            ).rowcount  # type: ignore[attr-defined]
+                        attempts=0, next_attempt_at=now, updated_at=now, error=None)))
             in_flight = s.execute(select(func.count()).select_from(Delivery).where(
-                bulk, Delivery.status == DeliveryStatus.SENDING.value)).scalar_one()
+                bulk, col(Delivery.status) == DeliveryStatus.SENDING.value)).scalar_one()
             fix.targets = updating + in_flight
             _close_requests(s, fix, actor.id, now)
             _queue(self.crier, s, fix.announcement_id, [fix.editor_id], Purpose.EDIT_OUTCOME, now)
@@ -224,8 +222,8 @@ class Corrections:
             for r in rows:
                 ann = s.get(Announcement, r.announcement_id)
                 fix = s.execute(select(Correction).where(
-                    Correction.announcement_id == r.announcement_id)
-                    .order_by(Correction.id.desc()).limit(1)  # type: ignore[union-attr]
+                    col(Correction.announcement_id) == r.announcement_id)
+                    .order_by(col(Correction.id).desc()).limit(1)
                 ).scalar_one_or_none()
                 if ann is None or fix is None:
                     continue
@@ -309,21 +307,26 @@ class Corrections:
                 f"({', '.join(outside[:4]) or 'no approver role'})",
                 "An approver whose scope covers everyone it went to must decide.")
         claimed = s.execute(update(Correction).where(
-            Correction.id == fix.id, Correction.status == PENDING)  # type: ignore[arg-type]
+            col(Correction.id) == fix.id, col(Correction.status) == PENDING)
             .values(status="deciding"))
-        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        if _changed(claimed) != 1:
             raise CrierError(f"this edit of #{ann.id} was decided just now",
                              f"See `/crier status {ann.id}`.")
         s.refresh(fix)
         return ann, fix
 
     def _supersede(self, s: Session, ann_id: int, now: datetime) -> int:
-        return s.execute(update(Correction).where(
-            Correction.announcement_id == ann_id, Correction.status == PENDING)  # type: ignore[arg-type]
-            .values(status=SUPERSEDED, decided_at=now)).rowcount  # type: ignore[attr-defined]
+        return _changed(s.execute(update(Correction).where(
+            col(Correction.announcement_id) == ann_id, col(Correction.status) == PENDING)
+            .values(status=SUPERSEDED, decided_at=now)))
 
 
 # -- helpers ------------------------------------------------------------------------------
+
+
+def _changed(result: Result[Any]) -> int:
+    """Rows an UPDATE changed."""
+    return cast(CursorResult[Any], result).rowcount
 
 
 def _id(command: Command) -> int:
@@ -367,14 +370,14 @@ def _decided(ann: Announcement, fix: Correction, verdict: str) -> OutboundMessag
 def _queue(crier: Crier, s: Session, ann_id: int, people: list[int], purpose: Purpose,
            now: datetime) -> None:
     """A fresh message to each person; their one row for this purpose is reused."""
-    have = set(s.execute(select(Delivery.person_id).where(
-        Delivery.announcement_id == ann_id, Delivery.purpose == purpose.value,
-        Delivery.person_id.in_(people))).scalars())  # type: ignore[attr-defined]
+    have = set(s.execute(select(col(Delivery.person_id)).where(
+        col(Delivery.announcement_id) == ann_id, col(Delivery.purpose) == purpose.value,
+        col(Delivery.person_id).in_(people))).scalars())
     if have:
         s.execute(update(Delivery).where(
-            Delivery.announcement_id == ann_id, Delivery.purpose == purpose.value,
-            Delivery.person_id.in_(have),  # type: ignore[attr-defined]
-            Delivery.status != DeliveryStatus.UNREACHABLE.value,
+            col(Delivery.announcement_id) == ann_id, col(Delivery.purpose) == purpose.value,
+            col(Delivery.person_id).in_(have),
+            col(Delivery.status) != DeliveryStatus.UNREACHABLE.value,
         ).values(status=DeliveryStatus.PENDING.value, action=DeliveryAction.SEND.value,
                  attempts=0, next_attempt_at=now, updated_at=now, error=None,
                  lease_owner=None, leased_until=None))
@@ -385,14 +388,15 @@ def _queue(crier: Crier, s: Session, ann_id: int, people: list[int], purpose: Pu
 
 def _close_requests(s: Session, fix: Correction, decider: int, now: datetime) -> None:
     """Once decided, the other approvers' requests say so instead of offering buttons."""
-    mine = and_(Delivery.announcement_id == fix.announcement_id,
-                Delivery.purpose == Purpose.EDIT_REQUEST.value, Delivery.person_id != decider)
+    mine = and_(col(Delivery.announcement_id) == fix.announcement_id,
+                col(Delivery.purpose) == Purpose.EDIT_REQUEST.value,
+                col(Delivery.person_id) != decider)
     s.execute(update(Delivery).where(
-        mine, Delivery.status == DeliveryStatus.PENDING.value,
-        Delivery.action == DeliveryAction.SEND.value,
+        mine, col(Delivery.status) == DeliveryStatus.PENDING.value,
+        col(Delivery.action) == DeliveryAction.SEND.value,
     ).values(status=DeliveryStatus.CANCELLED.value, updated_at=now,
              error="decided before it was sent"))
     s.execute(update(Delivery).where(
-        mine, Delivery.status == DeliveryStatus.DELIVERED.value,
+        mine, col(Delivery.status) == DeliveryStatus.DELIVERED.value,
     ).values(status=DeliveryStatus.PENDING.value, action=DeliveryAction.UPDATE.value,
              next_attempt_at=now, updated_at=now))

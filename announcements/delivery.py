@@ -27,6 +27,7 @@ import logging
 import os
 import random
 import socket
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -48,7 +49,7 @@ from announcements.ports import (
 )
 from announcements.throttle import Throttle
 from announcements.types import BULK_PURPOSES, DeliveryAction, DeliveryStatus, OutboundMessage
-from storage.db import Database
+from storage.db import Database, background_writer
 
 __all__ = ["Claimed", "DeliveryEngine", "EngineConfig", "Outbox", "PlatformLane", "Result",
            "Version"]
@@ -86,6 +87,10 @@ class EngineConfig:
     progress_min_recipients: int = 100
     #: Overrides of the platforms' own ``limits``, by platform name.
     limits: dict[str, RateLimits] = field(default_factory=dict)
+    #: While ``run`` serves, Python hands the GIL over this often (default 5 ms).
+    #: Sending keeps a core busy; a shorter turn keeps database transactions, and
+    #: the clicks people make meanwhile, fast (see docs/delivery.md). None: leave it.
+    gil_switch_interval: float | None = 0.0005
 
 
 #: ``CRIER_*`` settings of the engine (seconds unless named otherwise).
@@ -180,7 +185,8 @@ def _pool() -> ThreadPoolExecutor:
     """Database calls run here, apart from the threads that answer people's clicks."""
     global _POOL
     if _POOL is None:
-        _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="crier-outbox")
+        _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="crier-outbox",
+                                   initializer=background_writer)
     return _POOL
 
 
@@ -222,6 +228,7 @@ class DeliveryEngine:
         self._release: set[int] = set()
         self._started: set[int] = set()  # rows whose platform call has begun
         self._stopping = False
+        self._stop: asyncio.Event | None = None
 
     @property
     def owner(self) -> str:
@@ -308,7 +315,10 @@ class DeliveryEngine:
                 return await self._db(self._render_rows, need)
             except DB_ERRORS as exc:
                 self.db_errors += 1
-                if give_up is not None and self.clock.now() + self._margin() >= give_up:
+                late = give_up is not None and self.clock.now() + self._margin() >= give_up
+                if late or (self._stop is not None and self._stop.is_set()):
+                    for r in rows:  # not sent: due again once the leases run out
+                        self._held.pop(r.id, None)
                     raise
                 log.warning("cannot render %d rows (%s); retrying in %.1fs", len(need),
                             _line(exc), delay)
@@ -489,8 +499,12 @@ class DeliveryEngine:
     async def run(self, stop: asyncio.Event) -> None:
         """Serve every lane until ``stop`` is set (``crier serve``)."""
         self._stopping = False
+        self._stop = stop
         self._flush_now = asyncio.Event()
         lanes_done = asyncio.Event()
+        switch = sys.getswitchinterval()
+        if self.config.gil_switch_interval:
+            sys.setswitchinterval(self.config.gil_switch_interval)
         helpers = [asyncio.create_task(self._flush_loop(lanes_done)),
                    asyncio.create_task(self._housekeeping_loop(lanes_done))]
         try:
@@ -502,6 +516,7 @@ class DeliveryEngine:
             await self.flush()
             await self._give_back()
             self._flush_now = None
+            sys.setswitchinterval(switch)
 
     def poke(self, platforms: Iterable[str] | None = None) -> None:
         """New rows were written: wake the lanes instead of waiting for the next poll."""

@@ -677,7 +677,7 @@ class Crier:
                 Delivery.purpose == Purpose.ANNOUNCEMENT.value,
                 # Delivered, or delivered and now being updated (an edit, a closed poll).
                 or_(Delivery.status == DeliveryStatus.DELIVERED.value,
-                    Delivery.action != DeliveryAction.SEND.value),
+                    Delivery.action == DeliveryAction.UPDATE.value),
             ).limit(1)
         ).first()
         if ann is None or got is None:

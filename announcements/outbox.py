@@ -41,6 +41,8 @@ DELIVERY = Delivery.__table__  # type: ignore[attr-defined]
 ANNOUNCEMENT = Announcement.__table__  # type: ignore[attr-defined]
 CORRECTION = Correction.__table__  # type: ignore[attr-defined]
 AUDIT = AuditEvent.__table__  # type: ignore[attr-defined]
+IDENTITY = Identity.__table__  # type: ignore[attr-defined]
+PERSON = PersonRow.__table__  # type: ignore[attr-defined]
 BULK = sorted(p.value for p in BULK_PURPOSES)
 OPEN = (DeliveryStatus.PENDING.value, DeliveryStatus.SENDING.value)
 
@@ -91,18 +93,16 @@ def enqueue(
     for batch in _chunks(dict.fromkeys(person_ids), CHUNK):
         addresses: dict[int, dict[str, str]] = {}
         if needs_identity:
+            ident = IDENTITY.c
             for pid, platform, user_id, address in session.execute(
-                select(Identity.person_id, Identity.platform, Identity.platform_user_id,
-                       Identity.address)
-                .where(Identity.platform.in_(needs_identity),  # type: ignore[attr-defined]
-                       Identity.person_id.in_(batch))  # type: ignore[attr-defined]
+                select(ident.person_id, ident.platform, ident.platform_user_id, ident.address)
+                .where(ident.platform.in_(needs_identity), ident.person_id.in_(batch))
             ):
                 addresses.setdefault(pid, {})[platform] = address or user_id
         emails: dict[int, str] = {}
         if wants_email:
             emails = dict(session.execute(
-                select(PersonRow.id, PersonRow.email)
-                .where(PersonRow.id.in_(batch))  # type: ignore[union-attr]
+                select(PERSON.c.id, PERSON.c.email).where(PERSON.c.id.in_(batch))
             ).tuples().all())
         rows = []
         for pid in batch:
@@ -235,8 +235,10 @@ class Outbox:
                 ).scalars().all()
                 _audit(conn, now, "sending", started)
                 versions = self.versions(conn, bulk)
-        rows = [Claimed(*r, leased_until=until, version=versions.get(r.announcement_id)
-                        if r.purpose in BULK else None) for r in found]
+        rows = [Claimed(r.id, r.announcement_id, r.person_id, r.platform, r.purpose, r.address,
+                        r.attempts, r.message_ref, r.action, leased_until=until,
+                        version=versions.get(r.announcement_id) if r.purpose in BULK else None)
+                for r in found]
         rows.sort(key=lambda r: r.id)
         return rows
 

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from announcements import render
 from announcements.clock import Clock
@@ -59,9 +59,10 @@ class Progress:
 def snapshot(s: Session, ann_id: int) -> Progress:
     counts: dict[str, int] = {}
     for status, action, n in s.execute(
-        select(Delivery.status, Delivery.action, func.count())
-        .where(Delivery.announcement_id == ann_id, Delivery.purpose == Purpose.ANNOUNCEMENT.value)
-        .group_by(Delivery.status, Delivery.action)
+        select(col(Delivery.status), col(Delivery.action), func.count())
+        .where(col(Delivery.announcement_id) == ann_id,
+               col(Delivery.purpose) == Purpose.ANNOUNCEMENT.value)
+        .group_by(col(Delivery.status), col(Delivery.action))
     ).tuples():
         if status in (DeliveryStatus.PENDING, DeliveryStatus.SENDING):
             key = {DeliveryAction.DELETE: "deleting",
@@ -72,7 +73,7 @@ def snapshot(s: Session, ann_id: int) -> Progress:
             key = status
         counts[key] = counts.get(key, 0) + n
     acked = s.execute(select(func.count()).select_from(Receipt)
-                      .where(Receipt.announcement_id == ann_id)).scalar_one()
+                      .where(col(Receipt.announcement_id) == ann_id)).scalar_one()
     return Progress(total=sum(counts.values()), acknowledged=acked,
                     **{k: v for k, v in counts.items() if k in _FIELDS})
 
@@ -99,8 +100,8 @@ def lines(p: Progress, ack: bool) -> list[str]:
 
 def correction_lines(s: Session, ann: Announcement, tz: str) -> list[str]:
     """The latest edit of ``ann``, if any."""
-    latest = s.execute(select(Correction).where(Correction.announcement_id == ann.id)
-                       .order_by(Correction.id.desc()).limit(1)  # type: ignore[union-attr]
+    latest = s.execute(select(Correction).where(col(Correction.announcement_id) == ann.id)
+                       .order_by(col(Correction.id).desc()).limit(1)
                        ).scalar_one_or_none()
     if latest is None:
         return []
@@ -160,12 +161,13 @@ def ensure(db: Database, channels: Channels, ann_ids: Iterable[int], now: dateti
     ids = sorted(set(ann_ids))
     opened = 0
     with db.session() as s:
-        have = set(s.execute(select(Delivery.announcement_id).where(
-            Delivery.announcement_id.in_(ids),  # type: ignore[attr-defined]
-            Delivery.purpose == Purpose.PROGRESS.value)).scalars())
+        have = set(s.execute(select(col(Delivery.announcement_id)).where(
+            col(Delivery.announcement_id).in_(ids),
+            col(Delivery.purpose) == Purpose.PROGRESS.value)).scalars())
         for aid, author, size in s.execute(
-            select(Announcement.id, Announcement.author_id, Announcement.audience_size)
-            .where(Announcement.id.in_(ids))  # type: ignore[union-attr]
+            select(col(Announcement.id), col(Announcement.author_id),
+                   col(Announcement.audience_size))
+            .where(col(Announcement.id).in_(ids))
         ).tuples():
             if aid in have or size < min_recipients:
                 continue
@@ -190,10 +192,10 @@ def requeue(db: Database, ann_ids: Iterable[int], now: datetime, interval: float
         return 0, set()
     due_now, later = 0, set()
     with db.session() as s:
-        rows = s.execute(select(Delivery.id, Delivery.announcement_id, Delivery.status,
-                                Delivery.delivered_at).where(
-            Delivery.announcement_id.in_(ids),  # type: ignore[attr-defined]
-            Delivery.purpose == Purpose.PROGRESS.value)).tuples().all()
+        rows = s.execute(select(col(Delivery.id), col(Delivery.announcement_id),
+                                col(Delivery.status), col(Delivery.delivered_at)).where(
+            col(Delivery.announcement_id).in_(ids),
+            col(Delivery.purpose) == Purpose.PROGRESS.value)).tuples().all()
         for row_id, ann_id, status, last in rows:
             if status == DeliveryStatus.SENDING:
                 later.add(ann_id)
@@ -201,8 +203,8 @@ def requeue(db: Database, ann_ids: Iterable[int], now: datetime, interval: float
                 continue
             when = max(now, (last or now) + timedelta(seconds=interval))
             s.execute(update(Delivery).where(
-                Delivery.id == row_id,  # type: ignore[arg-type]
-                Delivery.status == DeliveryStatus.DELIVERED.value,
+                col(Delivery.id) == row_id,
+                col(Delivery.status) == DeliveryStatus.DELIVERED.value,
             ).values(status=DeliveryStatus.PENDING.value, action=DeliveryAction.UPDATE.value,
                      attempts=0, next_attempt_at=when, updated_at=now))
             due_now += when <= now

@@ -320,7 +320,7 @@ def _queue_nudges(sch: Scheduler, s: Session, ann: Announcement, people: list[in
 def _fire_nudge(sch: Scheduler, s: Session, ann_id: int, fire: datetime, now: datetime) -> bool:
     """Nudge only people who got it and have not acknowledged, at most ``nudge_max`` times."""
     ann = s.get(Announcement, ann_id)
-    if ann is None or ann.status in (Status.CANCELLED, Status.REJECTED):
+    if ann is None or ann.status in (Status.CANCELLED, Status.REJECTED, Status.RECALLED):
         return False
     if ann.nudges_sent >= sch.crier.nudge_max:
         return False

@@ -43,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from slack_sdk import WebClient  # noqa: E402
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler  # noqa: E402
 from sqlalchemy import select  # noqa: E402
+from sqlmodel import col  # noqa: E402
 
 from announcements.clock import ManualClock  # noqa: E402
 from announcements.delivery import DeliveryEngine, EngineConfig  # noqa: E402
@@ -104,7 +105,7 @@ def limited(n: int, workdir: str, rate: float, p429: float) -> dict[str, Any]:
     db, ann, _ = fresh(n, workdir, f"limited{n}")
     config = {"limit": [rate, fake_burst(rate)], "chaos": [p429, 0.0, 1]}
     with FakeSlackProcess(**config) as fake:
-        w = run_worker(db, fake, ann, "--observe", rate=rate)
+        w = run_worker(db, fake, ann, "--observe", "--ack-probe", str(ann), rate=rate)
         seen = fake.stats()
     assert outbox_counts(db, ann) == {"delivered": n}, outbox_counts(db, ann)
     span = seen["last_ok"] - seen["first_ok"]
@@ -116,7 +117,7 @@ def limited(n: int, workdir: str, rate: float, p429: float) -> dict[str, Any]:
             "paused_s": paused, "rate_limited": seen["rate_limited"],
             "started_inside": w["started_inside"], "arrived_inside": seen["early_requests"],
             "in_flight_at_429": w["in_flight_at_429"], "max_rss_mb": w["max_rss_mb"],
-            "duplicates": seen["duplicates"], "people": seen["people"]}
+            "duplicates": seen["duplicates"], "people": seen["people"], "ack_ms": w.get("ack_ms")}
 
 
 def fake_burst(rate: float) -> int:
@@ -164,8 +165,8 @@ async def killed(n: int, workdir: str) -> dict[str, Any]:
         proc.wait()
         at_kill = fake.stats()
         with db.session() as s:
-            recorded = len(s.execute(select(Delivery.id).where(
-                Delivery.announcement_id == ann, Delivery.status == "delivered")).all())
+            recorded = len(s.execute(select(col(Delivery.id)).where(
+                col(Delivery.announcement_id) == ann, col(Delivery.status) == "delivered")).all())
         later = ManualClock(datetime.now(UTC) + timedelta(seconds=121))
         platform = make_platform(Settings(slack_bot_token=TOKEN, slack_signing_secret="x",
                                           slack_api_url=fake.url))
@@ -208,6 +209,10 @@ def show(n: int, r: dict[str, Any], rate: float, p429: float) -> None:
           f"{lim['arrived_inside']} · slack_sdk loop: 429s {b1['rate_limited']}, arriving "
           f"inside {b1['arrived_inside']}")
     print(f"  peak memory {lim['max_rss_mb']:.0f} MB · duplicates {lim['duplicates']}")
+    if lim.get("ack_ms"):
+        a = lim["ack_ms"]
+        print(f"  'Got it' clicks during the send: n={a['n']} p50 {a['p50']:.1f} ms · "
+              f"p99 {a['p99']:.1f} ms · max {a['max']:.1f} ms")
     if "killed" in r:
         k = r["killed"]
         print(f"kill -9 after ~{k['sent_at_kill']:,} sends ({k['recorded_at_kill']:,} recorded):"

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import func, insert, select
+from sqlmodel import col
 
 from announcements.outbox import Channels, enqueue
 from announcements.ports import Attachment, RateLimited, RateLimits
@@ -80,15 +81,16 @@ def broadcast(db: Database, people: list[int], *, ack: bool = True,
 def outbox_counts(db: Database, ann_id: int) -> dict[str, int]:
     with db.session() as s:
         return dict(s.execute(
-            select(Delivery.status, func.count()).where(
-                Delivery.announcement_id == ann_id, Delivery.purpose == Purpose.ANNOUNCEMENT.value)
-            .group_by(Delivery.status)).tuples().all())
+            select(col(Delivery.status), func.count()).where(
+                col(Delivery.announcement_id) == ann_id,
+                col(Delivery.purpose) == Purpose.ANNOUNCEMENT.value)
+            .group_by(col(Delivery.status))).tuples().all())
 
 
 def open_rows(db: Database) -> int:
     with db.session() as s:
         return s.execute(select(func.count()).select_from(Delivery).where(
-            Delivery.status.in_([DeliveryStatus.PENDING.value,  # type: ignore[attr-defined]
+            col(Delivery.status).in_([DeliveryStatus.PENDING.value,
                                  DeliveryStatus.SENDING.value]))).scalar_one()
 
 
@@ -108,20 +110,15 @@ class Observed:
     in_flight: int = 0
     in_flight_at_429: int = 0
     windows: list[tuple[float, float]] = field(default_factory=list)
+    name: str = field(init=False)
+    identifies_by_email: bool = field(init=False)
+    limits: RateLimits = field(init=False)
     _open_until: float = 0.0
 
-    @property
-    def name(self) -> str:
-        return str(self.inner.name)
-
-    @property
-    def identifies_by_email(self) -> bool:
-        return bool(self.inner.identifies_by_email)
-
-    @property
-    def limits(self) -> RateLimits:
-        limits: RateLimits = self.inner.limits
-        return limits
+    def __post_init__(self) -> None:
+        self.name = self.inner.name
+        self.identifies_by_email = self.inner.identifies_by_email
+        self.limits = self.inner.limits
 
     async def _watch(self, call: Awaitable[T]) -> T:
         if time.monotonic() < self._open_until:

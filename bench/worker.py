@@ -30,6 +30,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import func, select  # noqa: E402
+from sqlmodel import col  # noqa: E402
 
 from announcements.clock import SystemClock  # noqa: E402
 from announcements.delivery import DeliveryEngine, EngineConfig  # noqa: E402
@@ -49,37 +50,46 @@ TOKEN = "xoxb-0000-crier-test"
 def left_to_send(db: Database, ann_id: int) -> int:
     with db.session() as s:
         return s.execute(select(func.count()).select_from(Delivery).where(
-            Delivery.announcement_id == ann_id,  # type: ignore[arg-type]
-            Delivery.purpose == Purpose.ANNOUNCEMENT.value,  # type: ignore[arg-type]
-            Delivery.status.in_([DeliveryStatus.PENDING.value,  # type: ignore[attr-defined]
+            col(Delivery.announcement_id) == ann_id,
+            col(Delivery.purpose) == Purpose.ANNOUNCEMENT.value,
+            col(Delivery.status).in_([DeliveryStatus.PENDING.value,
                                  DeliveryStatus.SENDING.value]))).scalar_one()
 
 
 def message_ref(db: Database, ann_id: int, slack_user: str) -> str | None:
     """The Slack message a person clicks in (the click carries it, as Slack's does)."""
     with db.session() as s:
-        return s.execute(select(Delivery.message_ref).join(
-            Identity, Identity.person_id == Delivery.person_id).where(  # type: ignore[arg-type]
-            Delivery.announcement_id == ann_id,  # type: ignore[arg-type]
-            Delivery.purpose == Purpose.ANNOUNCEMENT.value,  # type: ignore[arg-type]
-            Identity.platform_user_id == slack_user)).scalar_one_or_none()  # type: ignore[arg-type]
+        return s.execute(select(col(Delivery.message_ref)).join(
+            Identity, col(Identity.person_id) == col(Delivery.person_id)).where(
+            col(Delivery.announcement_id) == ann_id,
+            col(Delivery.purpose) == Purpose.ANNOUNCEMENT.value,
+            col(Identity.platform) == "slack",
+            col(Identity.platform_user_id) == slack_user)).scalar_one_or_none()
 
 
 async def probe(router: Router, engine: DeliveryEngine, ann_id: int, stop: asyncio.Event,
                 took: list[float], every: float = 0.02) -> None:
-    """Acknowledge as person 0, 1, 2, ... once their copy is well behind the engine."""
-    person = 0
-    lane = engine.lanes["slack"]
-    while not stop.is_set():
-        await asyncio.sleep(every)
-        if lane.sent < person + 500:
-            continue
+    """People 0, 1, 2, ... click "Got it", one every ``every`` seconds (each click on its
+    own, as people's are), once their copy is well behind the engine."""
+
+    async def click(person: int) -> None:
         ref = await asyncio.to_thread(message_ref, engine.db, ann_id, user_id(person))
         started = time.perf_counter()
         reply = await router.action("slack", user_id(person), f"ack:{ann_id}", ref)
         took.append(time.perf_counter() - started)
         assert reply.message is not None and "Acknowledged" in reply.message.text, reply
+
+    person, clicks = 0, set()
+    lane = engine.lanes["slack"]
+    while not stop.is_set():
+        await asyncio.sleep(every)
+        if lane.sent < person + 500:
+            continue
+        task = asyncio.create_task(click(person))
+        clicks.add(task)
+        task.add_done_callback(clicks.discard)
         person += 1
+    await asyncio.gather(*clicks)
 
 
 def done(db: Database, args: argparse.Namespace) -> bool:
@@ -99,6 +109,7 @@ async def serve(args: argparse.Namespace) -> dict[str, Any]:
     await slack.start()
     platform: ChatPlatform = Observed(slack) if args.observe else slack
     config = EngineConfig(concurrency=args.concurrency, lease=timedelta(seconds=args.lease),
+                          batch_size=args.batch,
                           backoff_base=args.backoff, progress_interval=args.progress_interval)
     crier = Crier(db, clock, SLACK_ONLY)
     engine = DeliveryEngine(db, crier, {"slack": platform}, clock, config, owner=args.owner)
@@ -148,6 +159,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--slack-url", required=True)
     parser.add_argument("--owner", default=None)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--batch", type=int, default=200)
     parser.add_argument("--lease", type=float, default=120.0)
     parser.add_argument("--rate", type=float, default=0.0, help="messages/s; 0 = no limit")
     parser.add_argument("--burst", type=int, default=1)

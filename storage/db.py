@@ -7,6 +7,7 @@ share the file; PostgreSQL URLs use psycopg 3.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -65,6 +66,7 @@ class Database:
         self.engine: Engine = create_engine(self.url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
+            serialize_writers(self.engine)
 
     @classmethod
     def for_tests(cls, url: str) -> Database:  # pragma: no cover - convenience
@@ -116,6 +118,68 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLAC")
+_THREAD = threading.local()
+
+
+def background_writer() -> None:
+    """Mark the calling thread's writes as bulk work (the delivery engine's): on SQLite
+    they wait while a person's request (a click, a command) waits to write."""
+    _THREAD.background = True
+
+
+class _Turns:
+    """One writer at a time; re-entrant; waiting requests go before background work."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._owner: int | None = None
+        self._depth = 0
+        self._waiting = 0  # requests (not background work) waiting for a turn
+
+    def take(self) -> None:
+        me, background = threading.get_ident(), getattr(_THREAD, "background", False)
+        with self._cond:
+            if self._owner == me:
+                self._depth += 1
+                return
+            self._waiting += not background
+            while self._owner is not None or (background and self._waiting):
+                self._cond.wait()
+            self._waiting -= not background
+            self._owner, self._depth = me, 1
+
+    def give(self) -> None:
+        with self._cond:
+            self._depth -= 1
+            if self._depth == 0:
+                self._owner = None
+                self._cond.notify_all()
+
+
+def serialize_writers(engine: Engine) -> None:
+    """SQLite has one writer at a time. Threads of this process take turns, handed over
+    the moment a write transaction ends, instead of SQLite's busy handler, which retries
+    after sleeps of up to 100 ms; and a person's click goes before the delivery engine's
+    bulk writes. Other processes (the CLI) still wait through ``busy_timeout``."""
+    turns = _Turns()
+
+    def before(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if not conn.info.get("crier_writes") and statement.lstrip()[:6].upper() in _WRITES:
+            turns.take()
+            conn.info["crier_writes"] = True
+
+    def done(info: dict[str, Any]) -> None:
+        if info.pop("crier_writes", False):
+            turns.give()
+
+    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "commit", lambda conn: done(conn.info))
+    event.listen(engine, "rollback", lambda conn: done(conn.info))
+    # A connection given back without commit or rollback must not keep the turn.
+    event.listen(engine.pool, "checkin", lambda _dbapi, record: done(record.info))
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

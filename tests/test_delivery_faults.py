@@ -235,7 +235,6 @@ class Recording(SlackPlatform):
         return ref
 
 
-@pytest.mark.slow
 async def test_a_worker_killed_mid_send_is_replaced_without_losing_anyone(db):
     n = 3_000
     people = populate(db, n)
