@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import time
 
 from bot.app import build
 from bot.settings import Settings
@@ -28,13 +29,15 @@ async def main(url: str, seconds: float, markers: str) -> None:
     end = loop.time() + seconds
     while loop.time() < end:
         if service.leadership.held and not was_leader:
-            print(f"LEADER {os.getpid()}", flush=True)
+            print(f"LEADER {os.getpid()} {time.time():.6f}", flush=True)
             with open(os.path.join(markers, f"leader-{os.getpid()}"), "w") as fh:
                 fh.write("leader\n")
             was_leader = True
         await asyncio.sleep(0.05)
     stop.set()
-    await task
+    await task  # releases the lock
+    if was_leader:
+        print(f"RELEASED {os.getpid()} {time.time():.6f}", flush=True)
 
 
 if __name__ == "__main__":
