@@ -73,10 +73,10 @@ class Corrections:
 
     # -- wiring ----------------------------------------------------------------------
 
-    def commands(self) -> dict[str, Callable[[Person, Any], Reply]]:
+    def commands(self) -> dict[str, Callable[[Person, Any, dict[str, Any]], Reply]]:
         """``Router.extensions`` handlers."""
-        return {"recall": lambda p, c: self.recall(p, _id(c)),
-                "edit": lambda p, c: self.edit(p, _id(c), c.text)}
+        return {"recall": lambda p, c, _context: self.recall(p, _id(c)),
+                "edit": lambda p, c, _context: self.edit(p, _id(c), c.text)}
 
     def buttons(self) -> dict[str, Callable[[Person, Action, str | None], Reply]]:
         """``Crier.actions`` handlers."""

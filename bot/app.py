@@ -14,6 +14,7 @@ from announcements.ports import ChatPlatform
 from announcements.quiet import parse_quiet_hours
 from announcements.scheduling import ReportSchedule, Scheduler
 from announcements.timespec import require_every, zone
+from bot import report_commands
 from bot.router import Router
 from bot.scheduling import SchedulerService
 from bot.settings import Settings
@@ -57,7 +58,8 @@ def build(
     engine = DeliveryEngine(db, crier, platforms, clock,
                             engine_config or config_from_env(settings.extra))
     engine.renderers.update(corrections.renderers())
-    router = Router(crier, on_outbox=engine.poke, extensions=corrections.commands())
+    router = Router(crier, on_outbox=engine.poke,
+                    extensions={**corrections.commands(), "report": report_commands.command(crier)})
     scheduler = Scheduler(crier, report_schedule(settings))
     crier.after_approval = scheduler.schedule_for
     runtime = Runtime(settings, db, crier, platforms, engine, router,

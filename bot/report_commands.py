@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from sqlmodel import select
 
 from announcements.errors import NotAllowed
 from announcements.lifecycle import Crier
 from announcements.reports import weekly
 from announcements.types import OutboundMessage, Person, Reply, Role
+from bot.grammar import CrierCommand
 from storage.models import ReportSubscription
 
 
@@ -37,3 +41,9 @@ def handle(crier: Crier, person: Person, args: tuple[str, ...], platform: str,
         raise NotAllowed("reports are for authors, approvers and admins")
     report = weekly(crier.db, crier.clock.now(), chart=False)
     return Reply(message=OutboundMessage(title="Crier weekly report", text=report.text()))
+
+
+def command(crier: Crier) -> Callable[[Person, CrierCommand, dict[str, Any]], Reply]:
+    """The ``/crier report`` handler for ``Router.extensions``."""
+    return lambda person, cmd, context: handle(
+        crier, person, cmd.args, context.get("platform", "console"), context.get("channel"))

@@ -21,6 +21,8 @@ from bot import grammar
 
 log = logging.getLogger("crier.router")
 
+Extension = Callable[[Person, grammar.CrierCommand, dict[str, Any]], Reply]
+
 NOT_IN_DIRECTORY = (
     "Sorry, you are not in Crier's directory, so I cannot act for you. "
     "Ask your comms team or IT to add you."
@@ -37,7 +39,9 @@ class Router:
     #: Called after anything that may have written to the outbox (wakes the workers).
     on_outbox: Callable[[], None] | None = None
     #: Handlers for `/crier` subcommands added by later features (report, recall, ...).
-    extensions: dict[str, Callable[[Person, grammar.CrierCommand], Reply]] | None = None
+    #: ``/crier`` subcommands added by features (report, recall, edit); each gets the
+    #: person, the parsed command and the context (platform, channel).
+    extensions: dict[str, Extension] | None = None
 
     async def identify(self, platform: str, user_id: str) -> Person | None:
         return await asyncio.to_thread(self.crier.person_for, platform, user_id)
@@ -99,15 +103,9 @@ class Router:
             )
         sub = command.sub
         if self.extensions and sub in self.extensions:
-            return self.extensions[sub](person, command)
+            return self.extensions[sub](person, command, context)
         if sub == "help":
             return Reply.text(self.help_text(person))
-        if sub == "report":
-            from bot import report_commands
-
-            return report_commands.handle(self.crier, person, command.args,
-                                          context.get("platform", "console"),
-                                          context.get("channel"))
         if sub == "status":
             return self.crier.status(person, command.id_arg())
         if sub == "list":
