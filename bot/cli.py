@@ -227,19 +227,22 @@ def report_weekly(
     days: int = typer.Option(7, help="how many days back"),
 ) -> None:
     """The weekly summary: deliveries, acknowledgements by department, polls, failures."""
+    from announcements import report_view
     from announcements.reports import weekly
+    from bot.console.render import report as console_report
 
     db = _database(_settings())
-    report = weekly(db, SystemClock().now(), days=days)
-    text = report.text()
+    report = weekly(db, SystemClock().now(), days=days, chart=out_file is not None)
+    view = report_view.build(report)
     if out_file is None:
-        out.print(text, markup=False)
+        out.print(console_report(view), markup=False)
         return
     out_file.parent.mkdir(parents=True, exist_ok=True)
-    out_file.write_text(text, encoding="utf-8")
     chart = out_file.with_suffix(".png")
     if report.chart_png:
         chart.write_bytes(report.chart_png)
+    out_file.write_text(report_view.markdown(view, chart.name if report.chart_png else None),
+                        encoding="utf-8")
     out.print(f"Wrote {out_file} and {chart}.")
 
 
