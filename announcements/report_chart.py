@@ -114,6 +114,13 @@ def render(r: WeeklyReport) -> bytes:
     return buf.getvalue()
 
 
+def _whole_numbers(ax: Any) -> None:
+    """Counts of people and votes: no 0.5 ticks."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
+
+
 def _empty(ax: Any, title: str, note: str) -> None:
     ax.set_title(title, loc="left", fontsize=12, color=INK, fontweight="bold")
     ax.text(0.5, 0.5, note, ha="center", va="center", color=MUTED, fontsize=11,
@@ -141,6 +148,7 @@ def _departments(ax: Any, r: WeeklyReport) -> None:
     ax.set_yticks(range(len(rows)), [short(d, 22) for d, _, _ in rows])
     ax.set_ylim(len(rows) - 0.4, -0.6)
     ax.set_xlim(0, top * 1.45)
+    _whole_numbers(ax)
     ax.set_xlabel("people")
     if len(r.departments) > len(rows):
         ax.text(0, -0.08, f"+ {len(r.departments) - len(rows)} more departments in the report",
@@ -204,6 +212,7 @@ def _polls(ax: Any, r: WeeklyReport) -> None:
     ax.set_yticks([b[0] for b in bars], [b[1] for b in bars])
     ax.set_ylim(row - 0.4, -0.6)
     ax.set_xlim(0, top * 1.3)
+    _whole_numbers(ax)
     ax.set_xlabel("votes")
 
 
@@ -223,8 +232,9 @@ def _trend(ax: Any, r: WeeklyReport) -> None:
         if n:
             ax.annotate(f"{y:.0f}%", (x, y), textcoords="offset points", xytext=(0, 8),
                         ha="center", fontsize=8.5, color=INK)
-        else:
-            ax.text(x, 4, "none", ha="center", fontsize=8, color=MUTED)
+    if not all(n for _, n, _ in r.trend):
+        ax.text(0.01, 0.97, "Gaps: no acknowledgement requests then", fontsize=8.5,
+                color=MUTED, transform=ax.transAxes, va="top")
     ax.set_xticks(xs, [f"{start:%d %b}" for start, _, _ in r.trend], fontsize=8.5)
     ax.set_ylim(0, 110)
     ax.set_yticks([0, 25, 50, 75, 100], ["0%", "25%", "50%", "75%", "100%"])
