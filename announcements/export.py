@@ -1,25 +1,40 @@
-"""CSV exports of acknowledgements and poll answers.
+"""CSV exports of acknowledgements, poll answers, and who has not acknowledged yet.
 
 ``since`` keeps announcements and polls sent since then, with all their answers.
 
-Rule: an anonymous poll is exported as counts per option, never with voters.
+Rules: an anonymous poll is exported as counts per option, never with voters.
+The follow-up list of an announcement is everyone it was sent to who has not
+acknowledged it, whatever became of their copy (delivered, not yet delivered,
+failed, unreachable); recalled and cancelled copies are not asked to.
 """
 
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from datetime import datetime
-from typing import TextIO
+from typing import Any, TextIO
 
-from sqlalchemy import func, select
-from sqlmodel import col
+from sqlalchemy import and_, func, select
+from sqlmodel import Session, col
 
+from announcements.errors import CrierError, NotFound
+from announcements.types import DeliveryStatus, Purpose
 from storage.db import Database
-from storage.models import Announcement, PollOption, Receipt, Vote
+from storage.models import Announcement, Delivery, PollOption, Receipt, Vote
 from storage.models import Person as PersonRow
 
 RECEIPT_HEADER = ["announcement_id", "announcement", "email", "name", "department", "location",
                   "acknowledged_at"]
+PENDING_HEADER = ["email", "name", "department", "location", "status", "delivered_at"]
+#: The largest id the database stores (TODO: announcements.limits.MAX_ID once it lands).
+_MAX_ID = 2**63 - 1
+#: A copy's status as the follow-up list names it.
+PENDING_STATUS = {DeliveryStatus.PENDING.value: "not delivered yet",
+                  DeliveryStatus.SENDING.value: "not delivered yet",
+                  DeliveryStatus.DELIVERED.value: "delivered",
+                  DeliveryStatus.FAILED.value: "failed",
+                  DeliveryStatus.UNREACHABLE.value: "unreachable"}
 VOTE_HEADER = ["announcement_id", "question", "option", "email", "name", "department", "votes",
                "voted_at"]
 
@@ -81,3 +96,63 @@ def export_votes(db: Database, out: TextIO, since: datetime | None = None) -> in
                 writer.writerow([poll.id, poll.text, label, email, name, dept, 1, at.isoformat()])
                 n += 1
     return n
+
+
+def parse_id(text: str) -> int:
+    """An announcement number as typed, or a ``CrierError`` that says what to type."""
+    hint = "Type the number `/crier list` shows, e.g. `crier export pending 12`."
+    try:
+        value = int(text.strip().lstrip("#"))
+    except ValueError:
+        raise CrierError(f"`{text}` is not an announcement number", hint) from None
+    if not 0 < value <= _MAX_ID:
+        raise NotFound(f"there is no announcement #{value}", hint)
+    return value
+
+
+def check_follow_up(db: Database, announcement_id: int) -> None:
+    """Refuse an announcement that has no follow-up list (before any file is opened)."""
+    with db.session() as s:
+        _asked(s, announcement_id)
+
+
+def _asked(s: Session, announcement_id: int) -> Announcement:
+    ann = s.get(Announcement, announcement_id)
+    if ann is None:
+        raise NotFound(f"there is no announcement #{announcement_id}",
+                       "See `/crier list` for the numbers.")
+    if not ann.ack:
+        raise CrierError(f"#{announcement_id} did not ask for acknowledgement, so nobody "
+                         "is pending", "Only announcements sent with `ack` have a "
+                         "follow-up list; `crier export receipts` lists acknowledgements.")
+    return ann
+
+
+def export_pending(db: Database, out: TextIO, since: datetime | None = None, *,
+                   announcement_id: int) -> int:
+    """Who has not acknowledged ``announcement_id`` (the follow-up list), by department."""
+    with db.session() as s:
+        ann = _asked(s, announcement_id)
+        if since is not None and (ann.sent_at is None or ann.sent_at < since):
+            rows: Sequence[Any] = []
+        else:
+            rows = s.execute(
+                select(col(PersonRow.email), col(PersonRow.name), col(PersonRow.department),
+                       col(PersonRow.location), col(Delivery.status),
+                       col(Delivery.delivered_at))
+                .join(PersonRow, col(PersonRow.id) == col(Delivery.person_id))
+                .outerjoin(Receipt, and_(
+                    col(Receipt.announcement_id) == col(Delivery.announcement_id),
+                    col(Receipt.person_id) == col(Delivery.person_id)))
+                .where(col(Delivery.announcement_id) == announcement_id,
+                       col(Delivery.purpose) == Purpose.ANNOUNCEMENT.value,
+                       col(Delivery.status).in_(list(PENDING_STATUS)),
+                       col(Receipt.id).is_(None))
+                .order_by(col(PersonRow.department), col(PersonRow.name), col(PersonRow.email))
+            ).tuples().all()
+    writer = csv.writer(out)
+    writer.writerow(PENDING_HEADER)
+    writer.writerows([email, name, dept, loc or "", PENDING_STATUS[status],
+                      at.isoformat() if at else ""]
+                     for email, name, dept, loc, status, at in rows)
+    return len(rows)

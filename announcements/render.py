@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from announcements.figures import percent
 from announcements.timespec import zone
 from announcements.types import Button, Kind, OutboundMessage, PollChoice, PollView, Purpose
 from storage.models import Announcement, PollOption
@@ -181,4 +182,4 @@ def bar(done: int, total: int, width: int = 20) -> str:
     if total <= 0:
         return "[" + "░" * width + "]   0%"
     filled = round(width * done / total)
-    return "[" + "█" * filled + "░" * (width - filled) + f"] {100 * done // total:3d}%"
+    return "[" + "█" * filled + "░" * (width - filled) + f"] {percent(done, total):3d}%"

@@ -1,12 +1,13 @@
-"""The weekly summary: what went out, who read it, what failed, with a chart.
+"""The weekly summary's figures: what went out, who read it, what failed.
 
 Anonymous polls appear as counts only. Departments are listed by
 acknowledgement rate, lowest first, because that is where to follow up.
+``report_view`` turns these figures into what people read; ``report_chart``
+draws them.
 """
 
 from __future__ import annotations
 
-import io
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -14,6 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, case, func, select
 from sqlmodel import Session, col
 
+from announcements import report_chart
 from announcements.types import DeliveryStatus, Kind, Purpose, Status
 from storage.db import Database
 from storage.models import Announcement, Delivery, OptOut, PollOption, Receipt, Vote
@@ -33,6 +35,7 @@ class AnnouncementLine:
     failed: int = 0
     unreachable: int = 0
     acknowledged: int = 0
+    sent_at: datetime | None = None
 
     @property
     def ack_rate(self) -> float:
@@ -50,6 +53,8 @@ class WeeklyReport:
     opt_outs: dict[str, int]
     new_opt_outs: int
     late: timedelta | None = None
+    #: (week start, delivered, acknowledged) of acknowledgement requests, oldest first.
+    trend: list[tuple[datetime, int, int]] = field(default_factory=list)
     chart_png: bytes | None = field(default=None, repr=False)
 
     @property
@@ -60,12 +65,9 @@ class WeeklyReport:
     def delivered(self) -> int:
         return sum(a.delivered for a in self.announcements)
 
-    def text(self) -> str:
-        return render_text(self)
 
-
-def _pct(part: int, whole: int) -> str:
-    return f"{100 * part / whole:.0f}%" if whole else "n/a"
+#: Weeks of acknowledgement rate the trend shows.
+TREND_WEEKS = 8
 
 
 def weekly(db: Database, now: datetime, *, days: int = 7, late: timedelta | None = None,
@@ -84,9 +86,10 @@ def weekly(db: Database, now: datetime, *, days: int = 7, late: timedelta | None
             new_opt_outs=s.execute(select(func.count()).select_from(OptOut)
                                    .where(col(OptOut.created_at) >= start)).scalar_one(),
             late=late,
+            trend=_trend(s, now, days),
         )
     if chart:
-        report.chart_png = render_chart(report)
+        report.chart_png = report_chart.render(report)
     return report
 
 
@@ -98,8 +101,8 @@ def _announcements(s: Session, start: datetime, end: datetime) -> list[Announcem
             col(Announcement.status).in_([Status.SENDING.value, Status.SENT.value]),
         ).order_by(col(Announcement.sent_at))
     ).scalars().all()
-    lines = {a.id: AnnouncementLine(a.id or 0, a.kind, a.text, a.urgent, a.ack, a.anonymous)
-             for a in anns}
+    lines = {a.id: AnnouncementLine(a.id or 0, a.kind, a.text, a.urgent, a.ack, a.anonymous,
+                                    sent_at=a.sent_at) for a in anns}
     if not lines:
         return []
     counts = s.execute(
@@ -124,6 +127,19 @@ def _announcements(s: Session, start: datetime, end: datetime) -> list[Announcem
     ).tuples():
         lines[ann_id].acknowledged = n
     return list(lines.values())
+
+
+def _trend(s: Session, end: datetime, days: int) -> list[tuple[datetime, int, int]]:
+    """Acknowledgement requests of the last ``TREND_WEEKS`` periods, bucketed by send date."""
+    step = timedelta(days=days)
+    first = end - TREND_WEEKS * step
+    delivered, acked = [0] * TREND_WEEKS, [0] * TREND_WEEKS
+    for line in _announcements(s, first, end):
+        if line.ack and line.delivered and line.sent_at is not None:
+            i = min(TREND_WEEKS - 1, int((line.sent_at - first) / step))
+            delivered[i] += line.delivered
+            acked[i] += line.acknowledged
+    return [(first + i * step, delivered[i], acked[i]) for i in range(TREND_WEEKS)]
 
 
 def _departments(s: Session, ack_ids: list[int]) -> list[tuple[str, int, int]]:
@@ -175,106 +191,3 @@ def _failures(s: Session, ids: list[int]) -> list[tuple[str, int]]:
     reasons = Counter(f"{platform}: {status}: {(error or 'unknown')[:80]}"
                       for platform, status, error in rows)
     return reasons.most_common(8)
-
-
-def render_text(r: WeeklyReport) -> str:
-    period = f"{r.start:%a %d %b} – {r.end:%a %d %b %Y}"
-    lines = [f"# Crier weekly report, {period}", ""]
-    if r.late and r.late > timedelta(0):
-        hours = r.late.total_seconds() / 3600
-        lines += [f"> This report is {hours:.1f} hours late: Crier was not running when it "
-                  f"was due ({r.end - r.late:%a %d %b %H:%M} UTC).", ""]
-    acks = [a for a in r.announcements if a.ack]
-    ack_delivered = sum(a.delivered for a in acks)
-    ack_done = sum(a.acknowledged for a in acks)
-    failed = sum(a.failed for a in r.announcements)
-    unreachable = sum(a.unreachable for a in r.announcements)
-    lines += [
-        "## Summary",
-        f"- Announcements and polls sent: {len(r.announcements)}",
-        f"- Recipients: {r.recipients:,}",
-        f"- Delivered: {r.delivered:,} ({_pct(r.delivered, r.recipients)})",
-        f"- Acknowledged: {ack_done:,} of {ack_delivered:,} asked "
-        f"({_pct(ack_done, ack_delivered)})",
-        f"- Failed: {failed:,} · unreachable: {unreachable:,}",
-        "",
-    ]
-    if r.departments:
-        lines += ["## Acknowledgement by department (lowest first)", "",
-                  "| Department | Acknowledged | Delivered | Rate |", "|---|---:|---:|---:|"]
-        lines += [f"| {d} | {a:,} | {n:,} | {_pct(a, n)} |" for d, n, a in r.departments]
-        lines.append("")
-    urgent_open = [a for a in acks if a.urgent and a.acknowledged < a.delivered]
-    if urgent_open:
-        lines += ["## Urgent items still unacknowledged", ""]
-        lines += [f"- #{a.id} {a.text.splitlines()[0][:70]}: {a.delivered - a.acknowledged:,} "
-                  f"of {a.delivered:,} have not acknowledged" for a in urgent_open]
-        lines.append("")
-    if r.announcements:
-        lines += ["## Announcements", "",
-                  "| # | What | Recipients | Delivered | Acknowledged |",
-                  "|---|---|---:|---:|---:|"]
-        for a in r.announcements:
-            ack = f"{a.acknowledged:,} ({_pct(a.acknowledged, a.delivered)})" if a.ack else "—"
-            title = a.text.splitlines()[0][:60].replace("|", "/")
-            lines.append(f"| {a.id} | {title} | {a.recipients:,} | {a.delivered:,} | {ack} |")
-        lines.append("")
-    if r.polls:
-        lines += ["## Polls", ""]
-        for poll, options, answered in r.polls:
-            total = sum(n for _, n in options) or 1
-            anon = " (anonymous)" if poll.anonymous else ""
-            lines.append(f"**#{poll.id} {poll.text[:80]}**{anon} — {answered} of "
-                         f"{poll.delivered} answered")
-            lines += [f"- {label}: {n} ({100 * n // total}%)" for label, n in options]
-            lines.append("")
-    if r.failure_reasons:
-        lines += ["## Failures and unreachable recipients", ""]
-        lines += [f"- {reason} × {n}" for reason, n in r.failure_reasons]
-        lines.append("")
-    lines += ["## Opt-outs", ""]
-    if r.opt_outs:
-        lines += [f"- {cat}: {n} people" for cat, n in sorted(r.opt_outs.items())]
-    else:
-        lines.append("- nobody has opted out")
-    lines.append(f"- new this week: {r.new_opt_outs}")
-    if not r.announcements:
-        lines += ["", "Nothing was sent in this period."]
-    return "\n".join(lines) + "\n"
-
-
-def render_chart(r: WeeklyReport) -> bytes:
-    """A PNG: acknowledgement rate by department and by announcement."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    acks = [a for a in r.announcements if a.ack and a.delivered]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, max(3.5, 0.45 * max(
-        len(r.departments), len(acks), 4))))
-    fig.suptitle(f"Acknowledgement rate, {r.start:%d %b} – {r.end:%d %b %Y}", fontsize=13)
-    for ax, labels, rates, title in (
-        (left, [d for d, _, _ in r.departments],
-         [100 * a / n if n else 0 for _, n, a in r.departments], "By department"),
-        (right, [f"#{a.id} {a.text.splitlines()[0][:28]}" for a in acks],
-         [100 * a.ack_rate for a in acks], "By announcement"),
-    ):
-        ax.set_title(title)
-        ax.set_xlim(0, 100)
-        ax.set_xlabel("% acknowledged")
-        if not labels:
-            ax.text(50, 0.5, "no acknowledgement requests", ha="center", va="center")
-            ax.set_yticks([])
-            continue
-        colors = ["#c0392b" if v < 50 else "#e67e22" if v < 80 else "#27ae60" for v in rates]
-        bars = ax.barh(labels, rates, color=colors, height=0.6)
-        ax.invert_yaxis()
-        for bar, value in zip(bars, rates, strict=True):
-            ax.text(min(value + 1, 92), bar.get_y() + bar.get_height() / 2, f"{value:.0f}%",
-                    va="center", fontsize=9)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    return buf.getvalue()

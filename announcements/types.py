@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TypedDict, Unpack
+from typing import TYPE_CHECKING, TypedDict, Unpack
 
 from announcements.timespec import Every, When
+
+if TYPE_CHECKING:
+    from announcements.report_view import ReportView
 
 
 class Kind(StrEnum):
@@ -121,6 +124,8 @@ class OutboundMessage:
     urgent: bool = False
     announcement_id: int | None = None
     purpose: str | None = None
+    #: A report to render natively (sections, figures, chart); ``text`` is its fallback.
+    report: ReportView | None = None
 
     @property
     def fallback(self) -> str:

@@ -1,17 +1,22 @@
 """Read-only answers: status of an announcement, lists, whoami, help.
 
-Anonymous polls: counts only, never a voter next to a choice.
+Anonymous polls: counts only, never a voter next to a choice. Percentages are
+rounded by ``figures.percent``, as in the weekly report.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import and_, case, func, or_, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from announcements import progress, render
 from announcements.errors import NotAllowed, NotFound
+from announcements.figures import pct
 from announcements.policy import Grants, grants_of
-from announcements.types import DeliveryStatus, Kind, Person, Purpose, Role, Status
+from announcements.timespec import zone
+from announcements.types import DeliveryAction, DeliveryStatus, Kind, Person, Purpose, Role, Status
 from storage.models import Announcement, Delivery, Identity, PollOption, Receipt, Vote
 from storage.models import Person as PersonRow
 
@@ -67,10 +72,10 @@ def poll_results(s: Session, ann: Announcement) -> list[str]:
     answered = s.execute(
         select(func.count(func.distinct(Vote.person_id))).where(Vote.announcement_id == ann.id)
     ).scalar_one()
-    total_votes = sum(n for _, _, n in options) or 1
+    total_votes = sum(n for _, _, n in options)
     lines = [f"Answers: {answered} of {ann.audience_size} people"]
     for pos, label, n in options:
-        lines.append(f"  {pos}. {label}: {n} ({100 * n // total_votes}%)")
+        lines.append(f"  {pos}. {label}: {n} ({pct(n, total_votes) if total_votes else '0%'})")
     if ann.anonymous:
         lines.append("  (anonymous poll: who chose what is never shown)")
     return lines
@@ -107,14 +112,66 @@ def status(s: Session, actor: Person, ann_id: int | None) -> str:
     counts = progress.snapshot(s, ann.id)
     if counts.total:
         lines.extend(progress.lines(counts, ann.ack))  # the same as the live status message
+        if counts.pending:
+            lines.append("Pending: " + " · ".join(pending_reasons(s, ann, actor.timezone)))
         if ann.ack:
             lines.append("By department (lowest first):")
             for dept, n_dept, _dv, acks in by_department(s, ann.id):
-                lines.append(f"  {dept}: {acks} of {n_dept} acknowledged "
-                             f"({100 * acks // n_dept if n_dept else 0}%)")
+                lines.append(f"  {dept}: {acks} of {n_dept} acknowledged ({pct(acks, n_dept)})")
     if ann.kind == Kind.POLL:
         lines.extend(poll_results(s, ann))
     return "\n".join(lines)
+
+
+#: Why a copy still waits, from its outbox row (Retry-After errors end "(retry after Ns)").
+_WHY = case(
+    (col(Delivery.status) == DeliveryStatus.SENDING.value, "sending"),
+    (col(Delivery.error).like("%(retry after %"), "retry_after"),
+    (col(Delivery.error).is_not(None), "retrying"),
+    (col(Delivery.next_attempt_at) > col(Delivery.created_at), "held"),
+    else_="queued")
+
+
+def pending_reasons(s: Session, ann: Announcement, tz: str) -> list[str]:
+    """Why copies not yet sent are waiting: working hours (or the local send time),
+    a platform's Retry-After, a retry after an error, or their turn in the queue."""
+    rows = s.execute(
+        select(_WHY, col(PersonRow.timezone), func.count(),
+               func.min(col(Delivery.next_attempt_at)))
+        .join(PersonRow, col(PersonRow.id) == col(Delivery.person_id))
+        .where(col(Delivery.announcement_id) == ann.id,
+               col(Delivery.purpose) == Purpose.ANNOUNCEMENT.value,
+               col(Delivery.action) == DeliveryAction.SEND.value,
+               col(Delivery.status).in_([DeliveryStatus.PENDING.value,
+                                         DeliveryStatus.SENDING.value]))
+        .group_by(_WHY, col(PersonRow.timezone))
+    ).tuples().all()
+    counts: dict[str, int] = {}
+    first: dict[str, datetime] = {}
+    walls: set[str] = set()
+    for why, person_tz, n, at in rows:
+        counts[why] = counts.get(why, 0) + n
+        if at is not None:
+            first[why] = min(first.get(why, at), at)
+            if why == "held":
+                walls.add(f"{at.astimezone(zone(person_tz or 'UTC')):%H:%M}")
+    out = []
+    if "held" in counts:
+        wait = "the send time" if ann.local_time else "working hours"
+        when = (f"next at {walls.pop()} in their time zone" if len(walls) == 1
+                else f"the first at {render.local(first['held'], tz)}")
+        out.append(f"{counts['held']:,} waiting for {wait}, {when}")
+    if "retry_after" in counts:
+        out.append(f"{counts['retry_after']:,} waiting for Retry-After, next try "
+                   f"{render.local(first['retry_after'], tz)}")
+    if "retrying" in counts:
+        out.append(f"{counts['retrying']:,} retrying after an error, next try "
+                   f"{render.local(first['retrying'], tz)}")
+    if "queued" in counts:
+        out.append(f"{counts['queued']:,} queued")
+    if "sending" in counts:
+        out.append(f"{counts['sending']:,} being sent now")
+    return out
 
 
 def listing(s: Session, actor: Person) -> str:

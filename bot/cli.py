@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import replace
-from functools import wraps
+from functools import partial, wraps
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
@@ -227,40 +227,54 @@ def report_weekly(
     days: int = typer.Option(7, help="how many days back"),
 ) -> None:
     """The weekly summary: deliveries, acknowledgements by department, polls, failures."""
+    from announcements import report_view
     from announcements.reports import weekly
+    from bot.console.render import report as console_report
 
     db = _database(_settings())
-    report = weekly(db, SystemClock().now(), days=days)
-    text = report.text()
+    report = weekly(db, SystemClock().now(), days=days, chart=out_file is not None)
+    view = report_view.build(report)
     if out_file is None:
-        out.print(text, markup=False)
+        out.print(console_report(view), markup=False)
         return
     out_file.parent.mkdir(parents=True, exist_ok=True)
-    out_file.write_text(text, encoding="utf-8")
     chart = out_file.with_suffix(".png")
     if report.chart_png:
         chart.write_bytes(report.chart_png)
+    out_file.write_text(report_view.markdown(view, chart.name if report.chart_png else None),
+                        encoding="utf-8")
     out.print(f"Wrote {out_file} and {chart}.")
 
 
 @app.command("export")
 @friendly
 def export(
-    what: str = typer.Argument(..., help="receipts or votes"),
+    what: str = typer.Argument(..., help="receipts, votes, or pending ID"),
+    announcement: str | None = typer.Argument(None, help="for pending: the announcement number",
+                                              show_default=False),
     out_file: Path | None = typer.Option(None, "--out", help="CSV file (default: stdout)"),
     days: int | None = typer.Option(None, help="only announcements sent in the last N days"),
 ) -> None:
-    """CSV of acknowledgements or poll answers (anonymous polls: counts only)."""
+    """CSV of acknowledgements, poll answers (anonymous polls: counts only), or who has
+    not acknowledged an announcement yet (`pending ID`, the follow-up list)."""
     from datetime import timedelta
 
-    from announcements.export import export_receipts, export_votes
+    from announcements import export as exports
 
-    kinds = {"receipts": export_receipts, "votes": export_votes}
-    if what.lower() not in kinds:
-        raise CrierError(f"cannot export `{what}`", "Use `crier export receipts` or "
-                         "`crier export votes`.")
+    kinds = {"receipts": exports.export_receipts, "votes": exports.export_votes}
+    if what.lower() not in (*kinds, "pending"):
+        raise CrierError(f"cannot export `{what}`", "Use `crier export receipts`, "
+                         "`crier export votes` or `crier export pending ID`.")
+    if (what.lower() == "pending") != (announcement is not None):
+        raise CrierError("`crier export pending` needs an announcement number; the others "
+                         "take none", "Type e.g. `crier export pending 12` or "
+                         "`crier export receipts`.")
     db = _database(_settings())
     since = SystemClock().now() - timedelta(days=days) if days else None
+    if announcement is not None:
+        ann_id = exports.parse_id(announcement)
+        exports.check_follow_up(db, ann_id)  # a bad number opens no file
+        kinds["pending"] = partial(exports.export_pending, announcement_id=ann_id)
     if out_file is None:
         kinds[what.lower()](db, sys.stdout, since)
         return

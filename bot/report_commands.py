@@ -7,10 +7,11 @@ from typing import Any
 
 from sqlmodel import select
 
+from announcements import report_view
 from announcements.errors import NotAllowed
 from announcements.lifecycle import Crier
 from announcements.reports import weekly
-from announcements.types import OutboundMessage, Person, Reply, Role
+from announcements.types import Person, Reply, Role
 from bot.grammar import CrierCommand
 from storage.models import ReportSubscription
 
@@ -40,7 +41,7 @@ def handle(crier: Crier, person: Person, args: tuple[str, ...], platform: str,
     if not (grants.has(Role.AUTHOR) or grants.has(Role.APPROVER)):
         raise NotAllowed("reports are for authors, approvers and admins")
     report = weekly(crier.db, crier.clock.now(), chart=False)
-    return Reply(message=OutboundMessage(title="Crier weekly report", text=report.text()))
+    return Reply(message=report_view.message(report_view.build(report)))
 
 
 def command(crier: Crier) -> Callable[[Person, CrierCommand, dict[str, Any]], Reply]:

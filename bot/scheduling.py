@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING
 
 from sqlmodel import select
 
+from announcements import report_view
 from announcements.ports import Attachment
 from announcements.reports import WeeklyReport, weekly
 from announcements.scheduling import ReportPost, Scheduler, TickResult
-from announcements.types import OutboundMessage
 from storage.events import prune
 from storage.leader import Leadership
 from storage.models import ReportSubscription
@@ -67,8 +67,8 @@ class SchedulerService:
     async def post_weekly(self, post: ReportPost | None = None) -> int:
         """Post the weekly report to every subscribed channel; return how many got it."""
         report = await asyncio.to_thread(self.report, post.late if post else None)
-        message = OutboundMessage(title="Crier weekly report", text=report.text())
-        attachment = (Attachment("crier-weekly.png", report.chart_png)
+        message = report_view.message(report_view.build(report))
+        attachment = (Attachment(report_view.CHART_FILE, report.chart_png)
                       if report.chart_png else None)
         db = self._runtime.db
         with db.session() as s:

@@ -46,10 +46,11 @@ async def test_a_week_on_the_demo_company(db, db_url, clock, tmp_path: Path):
                                 env={"CRIER_DATABASE_URL": db_url})
     assert result.exit_code == 0, result.output
     text = out.read_text(encoding="utf-8")
+    assert "![Acknowledgement and poll chart](report.png)" in text  # the PNG is linked
     assert "Recipients: 410" in text  # 320 people + 90 in Sales and Marketing
     table = text.split("## Acknowledgement by department")[1].split("##")[0]
     rows = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line]
     assert rows[1].startswith("| Engineering |") and rows[-1].startswith("| Finance |")
     assert f"#{policy} Updated travel policy" in text.split("Urgent items")[1]
-    assert "Offsite location?** (anonymous) — 40 of 90 answered" in text
+    assert f"## Poll #{poll}: Offsite location? (anonymous)\n\n_40 of 90 answered_" in text
     assert out.with_suffix(".png").read_bytes().startswith(b"\x89PNG")

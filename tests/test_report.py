@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from announcements import report_view
+from bot.console.render import render
 from bot.settings import Settings
 from tests.factories import ADMIN, COMMS
 from tests.harness import make_chat
@@ -40,17 +42,25 @@ async def scripted_week(chat, clock):
 async def test_weekly_report_covers_the_week(week, clock):
     policy, kickoff, poll = await scripted_week(week, clock)
     report = week.runtime.scheduler.report()
-    text = report.text()
-    assert "Announcements and polls sent: 3" in text
+    view = report_view.build(report)
+    text = render(report_view.message(view))  # the console shows aligned text
+    assert "Sent          3 announcements and polls" in text
     # Engineering 3/7 acknowledged sits above Sales 4/4: lowest first.
-    assert text.index("| Engineering | 3 | 7 | 43% |") < text.index("| Sales | 4 | 4 | 100% |")
+    assert text.index("Engineering  3 of 7 acknowledged · 43%") < text.index(
+        "Sales        4 of 4 acknowledged · 100%")
     assert "Urgent items still unacknowledged" in text
-    assert f"#{policy} New on-call policy: 4 of 7 have not acknowledged" in text
-    assert "Offsite?** (anonymous) — 3 of 11 answered" in text
-    assert "- Prague: 2 (66%)" in text
+    assert f"#{policy} New on-call policy  4 of 7 have not acknowledged" in text
+    assert f"Poll #{poll}: Offsite? (anonymous)\n  3 of 11 answered" in text
+    assert "Prague  2 votes · 67%" in text  # 2 of 3 rounds half up, as everywhere
+    assert "##" not in text and "|" not in text
     assert "sales1" not in text and "eng1@" not in text  # no voter identities
-    assert "- polls: 1 people" in text
+    assert "Opted out     polls: 1 (new: 1)" in text
     assert report.chart_png.startswith(PNG) and len(report.chart_png) > 5_000
+
+    md = report_view.markdown(view, "weekly.png")  # files get Markdown, with the chart linked
+    assert "![Acknowledgement and poll chart](weekly.png)" in md
+    assert md.index("| Engineering | 3 | 7 | 43% |") < md.index("| Sales | 4 | 4 | 100% |")
+    assert "- **Prague**: 2 votes · 67%" in md
 
 
 async def test_report_is_posted_to_subscribed_channels_and_says_when_late(db, clock):
@@ -69,16 +79,18 @@ async def test_report_is_posted_to_subscribed_channels_and_says_when_late(db, cl
     posts = chat.platform.channels["console"]
     assert len(posts) == 1
     message, attachment = posts[0]
-    assert "This report is 3.5 hours late" in message.text
+    shown = render(message)
+    assert "This report is 3.5 hours late" in shown
+    assert "Sales  4 of 4 acknowledged · 100%" in shown and "Prague  2 votes · 67%" in shown
     assert attachment is not None and attachment.content.startswith(PNG)
 
     clock.set(datetime(2026, 12, 7, 9, 0, tzinfo=UTC))  # on time next week
     await chat.tick()
-    assert len(posts) == 2 and "late" not in posts[1][0].text
+    assert len(posts) == 2 and "late" not in render(posts[1][0])
 
 
 async def test_report_from_chat_needs_a_role(week):
     out = await week.say("eng1@example.com", "/crier report")
     assert "reports are for authors, approvers and admins" in out
     out = await week.say(COMMS.email, "/crier report weekly")
-    assert "Crier weekly report" in out
+    assert "Crier weekly report" in out and "Nothing was sent in this period" in out

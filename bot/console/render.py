@@ -2,14 +2,43 @@
 
 from __future__ import annotations
 
+from announcements.report_view import ReportView
 from announcements.types import OutboundMessage
+
+#: The widest label column of a report before labels get a line of their own.
+LABEL_WIDTH = 30
+
+
+def _rule(title: str, width: int) -> str:
+    head = f"── {title} "
+    return head + "─" * max(3, width - len(head))
+
+
+def report(view: ReportView, width: int = 72) -> str:
+    """A report as aligned text: each section's title, then ``label   figure`` lines."""
+    lines = [_rule(view.title, width), view.period]
+    if view.notice:
+        lines.append(f"! {view.notice}")
+    for section in view.sections:
+        lines += ["", section.title]
+        pairs = [(f.label, f.value) for f in section.figures]
+        pairs += [(r.label, r.text) for r in section.rows]
+        pad = min(LABEL_WIDTH, max((len(label) for label, _ in pairs), default=0))
+        lines += [f"  {note}" for note in section.notes]
+        for label, value in pairs:
+            if len(label) > pad:
+                lines += [f"  {label}", f"  {'':{pad}}  {value}"]
+            else:
+                lines.append(f"  {label:{pad}}  {value}")
+    return "\n".join(lines)
 
 
 def render(message: OutboundMessage, width: int = 72) -> str:
+    if message.report is not None:
+        return report(message.report, width)
     lines: list[str] = []
     if message.title:
-        head = f"── {message.title} "
-        lines.append(head + "─" * max(3, width - len(head)))
+        lines.append(_rule(message.title, width))
     if message.poll is None:
         lines.append(message.text)
     else:

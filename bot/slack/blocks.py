@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from announcements.limits import MAX_POLL_OPTION_CHARS, SLACK_MAX_BLOCKS, SLACK_SECTION_CHARS
+from announcements.report_view import FULL_REPORT_HINT, ReportView
 from announcements.types import Button, OutboundMessage, PollView
 
 Block = dict[str, Any]
@@ -27,6 +28,8 @@ ACTION_ID_CHARS = 255
 VIEW_MAX_BLOCKS = 100
 #: A notification line; Slack shows about this much in a push notification.
 NOTIFICATION_CHARS = 150
+#: A section shows at most 10 fields, two to a row.
+SECTION_FIELDS = 10
 
 
 class BlockKitLimit(ValueError):
@@ -145,8 +148,37 @@ def poll_blocks(poll: PollView) -> list[Block]:
     return blocks
 
 
+def report_blocks(view: ReportView) -> list[Block]:
+    """A report as a header, its figures as section fields, its rows as mrkdwn lines.
+
+    A report too long for one message keeps its first sections and says where
+    the whole report is (the only message Crier shortens: the file has it all).
+    """
+    blocks: list[Block] = [title_block(view.title), *context(view.period)]
+    if view.notice:
+        blocks += sections(f"⚠️ {view.notice}")
+    for section in view.sections:
+        lines = [f"*{escape(section.title)}*"]
+        lines += [f"_{escape(note)}_" for note in section.notes]
+        lines += [f"*{escape(row.label)}*  {escape(row.text)}" for row in section.rows]
+        part: list[Block] = [{"type": "divider"}]
+        part += [{"type": "section", "text": mrkdwn(p)} for p in split_text("\n".join(lines))]
+        figures = section.figures
+        part += [{"type": "section", "fields": [
+            mrkdwn(f"*{escape(f.label)}*\n{escape(f.value)}")
+            for f in figures[i:i + SECTION_FIELDS]]}
+            for i in range(0, len(figures), SECTION_FIELDS)]
+        if len(blocks) + len(part) > SLACK_MAX_BLOCKS - 1:
+            blocks += context(f"More in the full report: {FULL_REPORT_HINT}.")
+            break
+        blocks += part
+    return blocks
+
+
 def message_blocks(message: OutboundMessage) -> list[Block]:
     """The blocks of ``message``; raises ``BlockKitLimit`` rather than drop any text."""
+    if message.report is not None:
+        return report_blocks(message.report)
     blocks: list[Block] = []
     if message.title:
         blocks.append(title_block(message.title, message.urgent))

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from announcements.limits import TELEGRAM_CALLBACK_BYTES, TELEGRAM_MESSAGE_CHARS
+from announcements.report_view import ReportView
 from announcements.types import Button, OutboundMessage
 
 #: Telegram's caption limit for sendPhoto.
@@ -84,7 +85,28 @@ def _cut(text: str, limit: int) -> list[str]:
     return pieces
 
 
+def _report_blocks(view: ReportView) -> list[_Block]:
+    """A report: bold title, the period in italics, then one paragraph per section
+    (its title in bold, ``label: value`` figures, ``label — text`` rows)."""
+    blocks = [_Block(view.title, "title"), _Block(view.period, "footer")]
+    if view.notice:
+        blocks.append(_Block(view.notice, "footer"))
+    for section in view.sections:
+        lines = [f"*{_unstar(section.title)}*", *section.notes]
+        lines += [f"{_unstar(f.label)}: *{_unstar(f.value)}*" for f in section.figures]
+        lines += [f"*{_unstar(row.label)}* — {row.text}" for row in section.rows]
+        blocks.append(_Block("\n".join(lines), "text"))
+    return blocks
+
+
+def _unstar(text: str) -> str:
+    """Text shown inside ``*bold*`` markers: its own asterisks would end the bold."""
+    return text.replace("*", "∗")
+
+
 def _blocks(message: OutboundMessage, with_text: bool = True) -> list[_Block]:
+    if message.report is not None:
+        return _report_blocks(message.report)
     blocks: list[_Block] = []
     if message.title:
         blocks.append(_Block(message.title.strip(), "title"))
@@ -155,13 +177,16 @@ def poll_intro(message: OutboundMessage) -> str | None:
 
 
 def caption(message: OutboundMessage) -> tuple[str, tuple[str, ...]]:
-    """A photo caption (title, and the text if it fits) and any text that must follow."""
-    whole = pack(_blocks(message), CAPTION_CHARS)
-    if len(whole) == 1:
-        return whole[0], ()
-    head = pack(_blocks(OutboundMessage(text="", title=message.title or "Report")),
-                CAPTION_CHARS)[0]
-    return head, render(OutboundMessage(text=message.text, footer=message.footer)).chunks
+    """A photo caption (the leading paragraphs that fit) and any text that must follow."""
+    blocks = _blocks(message)
+    if len(pack(blocks, CAPTION_CHARS)) == 1:
+        return pack(blocks, CAPTION_CHARS)[0], ()
+    if not blocks or blocks[0].kind != "title":
+        blocks.insert(0, _Block(message.title or "Report", "title"))
+    lead = 1
+    while lead < len(blocks) and len(pack(blocks[:lead + 1], CAPTION_CHARS)) == 1:
+        lead += 1
+    return pack(blocks[:lead], CAPTION_CHARS)[0], pack(blocks[lead:])
 
 
 def toast(text: str) -> str | None:
