@@ -23,7 +23,7 @@ from sqlmodel import Session
 from announcements import audit, render, views
 from announcements.audience import Resolved, resolve
 from announcements.clock import Clock, SystemClock
-from announcements.delivery import Claimed
+from announcements.delivery.outbox import Channels, Claimed, enqueue
 from announcements.errors import CrierError, NotAllowed, NotFound
 from announcements.limits import (
     MAX_CATEGORY_CHARS,
@@ -35,7 +35,6 @@ from announcements.limits import (
     MAX_TEXT_REASON,
     MIN_POLL_OPTIONS,
 )
-from announcements.outbox import Channels, enqueue
 from announcements.policy import (
     Grants,
     approvers_for,

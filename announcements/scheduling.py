@@ -35,9 +35,9 @@ from sqlmodel import Session, col
 
 from announcements import audit
 from announcements.audience import resolve
+from announcements.delivery.outbox import enqueue
 from announcements.errors import CrierError
 from announcements.lifecycle import Crier
-from announcements.outbox import enqueue
 from announcements.schedules import trigger as every_trigger
 from announcements.timespec import Every, parse_every
 from announcements.types import DeliveryAction, DeliveryStatus, Kind, Purpose, Status

@@ -8,7 +8,8 @@ from __future__ import annotations
 from sqlalchemy import and_, case, func, or_, select
 from sqlmodel import Session
 
-from announcements import progress, render
+from announcements import render
+from announcements.delivery import progress
 from announcements.errors import NotAllowed, NotFound
 from announcements.policy import Grants, grants_of
 from announcements.types import DeliveryStatus, Kind, Person, Purpose, Role, Status

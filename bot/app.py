@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from announcements.clock import Clock, SystemClock
-from announcements.corrections import Corrections
 from announcements.delivery import DeliveryEngine, EngineConfig, config_from_env
+from announcements.delivery.corrections import Corrections
+from announcements.delivery.outbox import Channels
 from announcements.lifecycle import Crier
-from announcements.outbox import Channels
 from announcements.ports import ChatPlatform
 from announcements.quiet import parse_quiet_hours
 from announcements.scheduling import ReportSchedule, Scheduler

@@ -27,10 +27,10 @@ from sqlmodel import Session, col
 
 from announcements import audit, render
 from announcements.audience import resolve
+from announcements.delivery.outbox import Claimed, enqueue
 from announcements.errors import CrierError, NotAllowed, NotFound
 from announcements.lifecycle import Crier
 from announcements.limits import MAX_POLL_QUESTION_CHARS, MAX_TEXT_CHARS, MAX_TEXT_REASON
-from announcements.outbox import Claimed, enqueue
 from announcements.policy import approvers_for, grants_of, may_approve, uncovered
 from announcements.types import (
     BULK_PURPOSES,

@@ -36,9 +36,10 @@ from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from announcements import progress
 from announcements.clock import Clock
-from announcements.outbox import Channels, Claimed, Outbox, Result, Version
+from announcements.delivery import progress
+from announcements.delivery.outbox import Channels, Claimed, Outbox, Result, Version
+from announcements.delivery.throttle import Throttle
 from announcements.ports import (
     ChatPlatform,
     PermanentError,
@@ -47,7 +48,6 @@ from announcements.ports import (
     TransientError,
     Unreachable,
 )
-from announcements.throttle import Throttle
 from announcements.types import BULK_PURPOSES, DeliveryAction, DeliveryStatus, OutboundMessage
 from storage.db import Database, background_writer
 

@@ -21,7 +21,7 @@ from sqlmodel import Session, col
 
 from announcements import render
 from announcements.clock import Clock
-from announcements.outbox import Channels, Claimed, enqueue
+from announcements.delivery.outbox import Channels, Claimed, enqueue
 from announcements.types import DeliveryAction, DeliveryStatus, OutboundMessage, Purpose, Status
 from storage.db import Database
 from storage.models import Announcement, Correction, Delivery, Receipt
