@@ -105,22 +105,27 @@ def _check_text(req: DraftRequest) -> None:
     text = req.text.strip()
     if not text:
         raise CrierError("the message is empty", "Write the text after the options.")
+    check_length(text, req.kind)
+
+
+def check_length(text: str, kind: str) -> None:
+    """Text within ``MAX_TEXT_CHARS``; a poll question within ``MAX_POLL_QUESTION_CHARS``
+    (also for an edit of what was sent)."""
     if len(text) > MAX_TEXT_CHARS:
         raise CrierError(
             f"the text is {len(text):,} characters; the limit is {MAX_TEXT_CHARS:,} "
             f"({MAX_TEXT_REASON})",
             "Shorten it, or link to a document with the details.",
         )
-
-
-def _check_poll(req: DraftRequest) -> list[str]:
-    question = req.text.strip()
-    if len(question) > MAX_POLL_QUESTION_CHARS:
+    if kind == Kind.POLL and len(text) > MAX_POLL_QUESTION_CHARS:
         raise CrierError(
-            f"the question is {len(question)} characters; polls allow {MAX_POLL_QUESTION_CHARS} "
+            f"the question is {len(text)} characters; polls allow {MAX_POLL_QUESTION_CHARS} "
             "(Telegram's limit for poll questions)",
             "Shorten the question; put details in a separate announcement.",
         )
+
+
+def _check_poll(req: DraftRequest) -> list[str]:
     options = [o for o in req.options if o]
     if len(options) < MIN_POLL_OPTIONS:
         raise CrierError(

@@ -29,8 +29,8 @@ from announcements import audit, queries, render
 from announcements.audience import resolve
 from announcements.delivery.outbox import Claimed, enqueue
 from announcements.domain import Domain
+from announcements.drafting import check_length
 from announcements.errors import CrierError, NotAllowed, NotFound
-from announcements.limits import MAX_POLL_QUESTION_CHARS, MAX_TEXT_CHARS, MAX_TEXT_REASON
 from announcements.policy import approvers_for, grants_of, may_approve, uncovered
 from announcements.queries import changed
 from announcements.types import (
@@ -39,7 +39,6 @@ from announcements.types import (
     Button,
     DeliveryAction,
     DeliveryStatus,
-    Kind,
     OutboundMessage,
     Person,
     Purpose,
@@ -356,14 +355,7 @@ def _id(command: Command) -> int:
 def _check_text(ann: Announcement, text: str) -> None:
     if not text:
         raise CrierError("the new text is empty", "Usage: /crier edit ID NEW TEXT")
-    if len(text) > MAX_TEXT_CHARS:
-        raise CrierError(f"the text is {len(text):,} characters; the limit is "
-                         f"{MAX_TEXT_CHARS:,} ({MAX_TEXT_REASON})",
-                         "Shorten it, or link to a document with the details.")
-    if ann.kind == Kind.POLL and len(text) > MAX_POLL_QUESTION_CHARS:
-        raise CrierError(f"the question is {len(text)} characters; polls allow "
-                         f"{MAX_POLL_QUESTION_CHARS} (Telegram's limit for poll questions)",
-                         "Shorten the question.")
+    check_length(text, ann.kind)
 
 
 def _not_recallable(ann: Announcement) -> tuple[str, str]:
