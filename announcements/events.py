@@ -4,13 +4,15 @@ Not to be confused with inbound platform events (``storage/events.py``, the
 deduplication of Slack and Telegram requests). A room publishes an event once
 its transaction has committed; subscribers are registered while the
 application is built (``bot/app.py``), never later by patching the publisher.
-A subscriber runs in the publisher's thread; if it fails, the committed change
-stands and the failure propagates to the caller (the scheduler's ``reconcile``
-re-creates any job a failed subscriber did not register).
+A subscriber runs in the publisher's thread. If it fails, the committed change
+stands, the person still gets their answer and the failure is logged with its
+traceback (the scheduler's ``reconcile`` re-creates any job a failed subscriber
+did not register).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -22,6 +24,8 @@ class Approved:
 
     announcement_id: int
 
+
+log = logging.getLogger("crier.events")
 
 Event = Approved
 E = TypeVar("E", bound=Event)
@@ -40,4 +44,7 @@ class EventBus:
 
     def publish(self, event: Event) -> None:
         for handler in self._subscribers.get(type(event), ()):
-            handler(event)
+            try:
+                handler(event)
+            except Exception:  # noqa: BLE001 - the change is committed; others still hear
+                log.exception("a subscriber to %s failed", event)
