@@ -12,6 +12,7 @@ Rules, each enforced here and nowhere else:
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -89,4 +90,17 @@ def approvers_for(session: Session, members: list[Member], author_id: int) -> li
         pid
         for pid, pairs in by_person.items()
         if may_approve(Grants(pid, frozenset(pairs)), members, author_id)
+    )
+
+
+def scope_refusal(grants: Grants, role: Role, members: Iterable[Member]) -> tuple[str, str]:
+    """What to tell someone whose ``role`` does not cover the whole audience."""
+    outside: Counter[str] = Counter()
+    for m in uncovered(grants, role, members):
+        outside[m.department] += m.count
+    shown = ", ".join(f"{d} ({n})" for d, n in outside.most_common(4))
+    scopes = ", ".join(sorted(grants.scopes(role))) or "nothing"
+    return (
+        f"your {role} role covers {scopes}, but this audience also reaches {shown}",
+        "Narrow `to:` to your scope, or ask an admin to widen your role.",
     )

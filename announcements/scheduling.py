@@ -35,11 +35,14 @@ from sqlmodel import Session, col
 
 from announcements import audit
 from announcements.audience import resolve
+from announcements.delivery.outbox import enqueue
+from announcements.domain import Domain
 from announcements.errors import CrierError
-from announcements.lifecycle import Crier
-from announcements.outbox import enqueue
+from announcements.events import Approved
+from announcements.preferences import opted_out
 from announcements.schedules import trigger as every_trigger
 from announcements.timespec import Every, parse_every
+from announcements.timing import due_times
 from announcements.types import DeliveryAction, DeliveryStatus, Kind, Purpose, Status
 from storage.models import Announcement, Delivery, JobRun, Receipt, Vote
 from storage.models import Person as PersonRow
@@ -81,10 +84,10 @@ class ReportSchedule:
 class Scheduler:
     """Owns the job store; ``tick(now)`` runs what is due."""
 
-    def __init__(self, crier: Crier, report: ReportSchedule | None = None) -> None:
-        self.crier = crier
+    def __init__(self, domain: Domain, report: ReportSchedule | None = None) -> None:
+        self.domain = domain
         self.report = report
-        self.store = SQLAlchemyJobStore(engine=crier.db.engine, tablename=JOB_TABLE)
+        self.store = SQLAlchemyJobStore(engine=domain.db.engine, tablename=JOB_TABLE)
         # An APScheduler scheduler that is never started: it only gives jobs a home.
         self._aps = BackgroundScheduler(timezone=UTC)
         self.store.start(self._aps, "default")
@@ -116,10 +119,14 @@ class Scheduler:
     def has_job(self, job_id: str) -> bool:
         return self.store.lookup_job(job_id) is not None
 
+    def on_approved(self, event: Approved) -> None:
+        """Subscribed to ``Approved`` when the application is built."""
+        self.schedule_for(event.announcement_id)
+
     def schedule_for(self, ann_id: int) -> None:
         """Register the jobs an approved announcement needs."""
-        now = self.crier.clock.now()
-        with self.crier.db.session() as s:
+        now = self.domain.clock.now()
+        with self.domain.db.session() as s:
             ann = s.get(Announcement, ann_id)
             if ann is None:
                 return
@@ -137,7 +144,7 @@ class Scheduler:
             trig = every_trigger(every, tz, first_at)
             self._put(f"reminder:{ann.id}", trig, "reminder", ann.id,
                       first_at if every.interval else trig.get_next_fire_time(None, first_at))
-        if ann.ack and ann.nudge_every and ann.nudges_sent < self.crier.nudge_max:
+        if ann.ack and ann.nudge_every and ann.nudges_sent < self.domain.config.nudge_max:
             every = _every(ann.nudge_every)
             base = ann.send_at or ann.sent_at or now
             trig = every_trigger(every, tz, base)
@@ -156,9 +163,9 @@ class Scheduler:
 
     def reconcile(self) -> int:
         """Make sure every job that should exist does; return how many were (re)written."""
-        now = self.crier.clock.now()
+        now = self.domain.clock.now()
         written = 0
-        with self.crier.db.session() as s:
+        with self.domain.db.session() as s:
             active = s.execute(
                 select(Announcement).where(or_(
                     and_(col(Announcement.kind) == Kind.REMINDER.value,
@@ -200,7 +207,7 @@ class Scheduler:
 
     def tick(self, now: datetime | None = None) -> TickResult:
         """Run every job due at ``now``, once each (coalescing missed runs)."""
-        now = now or self.crier.clock.now()
+        now = now or self.domain.clock.now()
         result = TickResult()
         for job in self.store.get_due_jobs(now):
             fire_times = job._get_run_times(now)  # every missed time, oldest first
@@ -225,7 +232,7 @@ class Scheduler:
              result: TickResult) -> bool:
         """Run one job inside one transaction with its ``job_run`` row. False: job is done."""
         late = max(timedelta(0), now - fire_time)
-        with self.crier.db.session() as s:
+        with self.domain.db.session() as s:
             try:
                 with s.begin_nested():
                     s.execute(insert(JobRun).values(job_id=job_id, fire_time=fire_time,
@@ -255,7 +262,7 @@ def _fire_reminder(sch: Scheduler, s: Session, ann_id: int, fire: datetime, now:
         return False
     resolved = resolve(s, parent.audience)
     ids = resolved.person_ids(s)
-    opted = sch.crier._opted_out(s, "reminders")
+    opted = opted_out(s, "reminders")
     ids = [i for i in ids if i not in opted]
     child = Announcement(
         kind=Kind.MESSAGE.value, parent_id=parent.id, author_id=parent.author_id,
@@ -266,8 +273,8 @@ def _fire_reminder(sch: Scheduler, s: Session, ann_id: int, fire: datetime, now:
     s.add(child)
     s.flush()
     assert child.id is not None
-    due = sch.crier.due_times(s, child, ids, now)
-    enqueue(s, sch.crier.channels, child.id, ids, Purpose.ANNOUNCEMENT, now, not_before=due)
+    due = due_times(s, child, ids, now, sch.domain.config.quiet)
+    enqueue(s, sch.domain.config.channels, child.id, ids, Purpose.ANNOUNCEMENT, now, not_before=due)
     audit.record(s, now, "reminder_sent", announcement_id=parent.id, occurrence=child.id,
                  recipients=len(ids))
     return True
@@ -302,7 +309,7 @@ def _queue_nudges(sch: Scheduler, s: Session, ann: Announcement, people: list[in
         col(Delivery.purpose) == Purpose.NUDGE.value)).scalars())
     again = [p for p in people if p in existing]
     fresh = [p for p in people if p not in existing]
-    due = sch.crier.due_times(s, ann, people, now)
+    due = due_times(s, ann, people, now, sch.domain.config.quiet)
     if again:
         for pid in again:
             s.execute(update(Delivery).where(
@@ -314,7 +321,7 @@ def _queue_nudges(sch: Scheduler, s: Session, ann: Announcement, people: list[in
             ).values(status=DeliveryStatus.PENDING.value, action=DeliveryAction.SEND.value,
                      attempts=0, next_attempt_at=due[pid], updated_at=now))
     if fresh:
-        enqueue(s, sch.crier.channels, ann.id, fresh, Purpose.NUDGE, now, not_before=due)
+        enqueue(s, sch.domain.config.channels, ann.id, fresh, Purpose.NUDGE, now, not_before=due)
 
 
 def _fire_nudge(sch: Scheduler, s: Session, ann_id: int, fire: datetime, now: datetime) -> bool:
@@ -322,7 +329,7 @@ def _fire_nudge(sch: Scheduler, s: Session, ann_id: int, fire: datetime, now: da
     ann = s.get(Announcement, ann_id)
     if ann is None or ann.status in (Status.CANCELLED, Status.REJECTED, Status.RECALLED):
         return False
-    if ann.nudges_sent >= sch.crier.nudge_max:
+    if ann.nudges_sent >= sch.domain.config.nudge_max:
         return False
     people = _non_acknowledgers(s, ann_id)
     if not people:
@@ -331,7 +338,7 @@ def _fire_nudge(sch: Scheduler, s: Session, ann_id: int, fire: datetime, now: da
     ann.nudges_sent += 1
     audit.record(s, now, "nudged", announcement_id=ann_id, people=len(people),
                  nudge=ann.nudges_sent)
-    if ann.nudges_sent >= sch.crier.nudge_max:
+    if ann.nudges_sent >= sch.domain.config.nudge_max:
         s.add(JobRun(job_id=f"nudge-final:{ann_id}", fire_time=fire, ran_at=now))
         return False
     return True

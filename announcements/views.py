@@ -11,7 +11,8 @@ from datetime import datetime
 from sqlalchemy import and_, case, func, or_, select
 from sqlmodel import Session, col
 
-from announcements import progress, render
+from announcements import render
+from announcements.delivery import progress
 from announcements.errors import NotAllowed, NotFound
 from announcements.figures import pct
 from announcements.policy import Grants, grants_of
@@ -30,32 +31,34 @@ def may_see(grants: Grants, ann: Announcement) -> bool:
 
 def delivery_counts(s: Session, ann_id: int) -> dict[str, int]:
     rows = s.execute(
-        select(Delivery.status, func.count())
-        .where(Delivery.announcement_id == ann_id, Delivery.purpose == Purpose.ANNOUNCEMENT.value)
-        .group_by(Delivery.status)
+        select(col(Delivery.status), func.count())
+        .where(col(Delivery.announcement_id) == ann_id,
+               col(Delivery.purpose) == Purpose.ANNOUNCEMENT.value)
+        .group_by(col(Delivery.status))
     ).tuples().all()
     return {status: n for status, n in rows}
 
 
 def acknowledged(s: Session, ann_id: int) -> int:
     return s.execute(
-        select(func.count()).select_from(Receipt).where(Receipt.announcement_id == ann_id)
+        select(func.count()).select_from(Receipt).where(col(Receipt.announcement_id) == ann_id)
     ).scalar_one()
 
 
 def by_department(s: Session, ann_id: int) -> list[tuple[str, int, int, int]]:
     """(department, recipients, delivered, acknowledged), lowest acknowledgement rate first."""
-    delivered = case((Delivery.status == DeliveryStatus.DELIVERED.value, 1), else_=0)
-    acked = case((Receipt.id.is_not(None), 1), else_=0)  # type: ignore[union-attr]
+    delivered = case((col(Delivery.status) == DeliveryStatus.DELIVERED.value, 1), else_=0)
+    acked = case((col(Receipt.id).is_not(None), 1), else_=0)
     rows = s.execute(
-        select(PersonRow.department, func.count(), func.sum(delivered), func.sum(acked))
+        select(col(PersonRow.department), func.count(), func.sum(delivered), func.sum(acked))
         .select_from(Delivery)
-        .join(PersonRow, PersonRow.id == Delivery.person_id)
-        .outerjoin(Receipt, and_(Receipt.announcement_id == Delivery.announcement_id,
-                                 Receipt.person_id == Delivery.person_id))
-        .where(Delivery.announcement_id == ann_id, Delivery.purpose == Purpose.ANNOUNCEMENT.value,
-               Delivery.status != DeliveryStatus.CANCELLED.value)
-        .group_by(PersonRow.department)
+        .join(PersonRow, col(PersonRow.id) == col(Delivery.person_id))
+        .outerjoin(Receipt, and_(col(Receipt.announcement_id) == col(Delivery.announcement_id),
+                                 col(Receipt.person_id) == col(Delivery.person_id)))
+        .where(col(Delivery.announcement_id) == ann_id,
+               col(Delivery.purpose) == Purpose.ANNOUNCEMENT.value,
+               col(Delivery.status) != DeliveryStatus.CANCELLED.value)
+        .group_by(col(PersonRow.department))
     ).tuples().all()
     table = [(d, int(n), int(dv or 0), int(a or 0)) for d, n, dv, a in rows]
     return sorted(table, key=lambda r: (r[3] / r[1] if r[1] else 0, r[0]))
@@ -63,14 +66,15 @@ def by_department(s: Session, ann_id: int) -> list[tuple[str, int, int, int]]:
 
 def poll_results(s: Session, ann: Announcement) -> list[str]:
     options = s.execute(
-        select(PollOption.position, PollOption.label, func.count(Vote.id))
-        .outerjoin(Vote, Vote.option_id == PollOption.id)
-        .where(PollOption.announcement_id == ann.id)
-        .group_by(PollOption.position, PollOption.label)
-        .order_by(PollOption.position)
+        select(col(PollOption.position), col(PollOption.label), func.count(col(Vote.id)))
+        .outerjoin(Vote, col(Vote.option_id) == col(PollOption.id))
+        .where(col(PollOption.announcement_id) == ann.id)
+        .group_by(col(PollOption.position), col(PollOption.label))
+        .order_by(col(PollOption.position))
     ).tuples().all()
     answered = s.execute(
-        select(func.count(func.distinct(Vote.person_id))).where(Vote.announcement_id == ann.id)
+        select(func.count(func.distinct(col(Vote.person_id))))
+        .where(col(Vote.announcement_id) == ann.id)
     ).scalar_one()
     total_votes = sum(n for _, _, n in options)
     lines = [f"Answers: {answered} of {ann.audience_size} people"]
@@ -85,8 +89,8 @@ def status(s: Session, actor: Person, ann_id: int | None) -> str:
     grants = grants_of(s, actor.id)
     if ann_id is None:
         ann = s.execute(
-            select(Announcement).where(Announcement.author_id == actor.id)
-            .order_by(Announcement.id.desc()).limit(1)  # type: ignore[union-attr]
+            select(Announcement).where(col(Announcement.author_id) == actor.id)
+            .order_by(col(Announcement.id).desc()).limit(1)
         ).scalar_one_or_none()
         if ann is None:
             raise NotFound("you have no announcements yet", "Draft one with /announce.")
@@ -179,8 +183,8 @@ def listing(s: Session, actor: Person) -> str:
     grants = grants_of(s, actor.id)
     lines: list[str] = []
     mine = s.execute(
-        select(Announcement).where(Announcement.author_id == actor.id)
-        .order_by(Announcement.id.desc()).limit(LIST_LIMIT)  # type: ignore[union-attr]
+        select(Announcement).where(col(Announcement.author_id) == actor.id)
+        .order_by(col(Announcement.id).desc()).limit(LIST_LIMIT)
     ).scalars().all()
     if mine:
         lines.append("Yours:")
@@ -188,9 +192,9 @@ def listing(s: Session, actor: Person) -> str:
     if grants.has(Role.APPROVER):
         waiting = s.execute(
             select(Announcement).where(
-                Announcement.status == Status.PENDING_APPROVAL.value,
-                Announcement.author_id != actor.id,
-            ).order_by(Announcement.id).limit(LIST_LIMIT)
+                col(Announcement.status) == Status.PENDING_APPROVAL.value,
+                col(Announcement.author_id) != actor.id,
+            ).order_by(col(Announcement.id)).limit(LIST_LIMIT)
         ).scalars().all()
         if waiting:
             lines.append("Waiting for approval:")
@@ -198,10 +202,10 @@ def listing(s: Session, actor: Person) -> str:
     if grants.is_admin:
         upcoming = s.execute(
             select(Announcement).where(
-                or_(Announcement.status == Status.SCHEDULED.value,
-                    Announcement.status == Status.SENDING.value),
-                Announcement.author_id != actor.id,
-            ).order_by(Announcement.send_at).limit(LIST_LIMIT)
+                or_(col(Announcement.status) == Status.SCHEDULED.value,
+                    col(Announcement.status) == Status.SENDING.value),
+                col(Announcement.author_id) != actor.id,
+            ).order_by(col(Announcement.send_at)).limit(LIST_LIMIT)
         ).scalars().all()
         if upcoming:
             lines.append("Scheduled or sending (everyone's):")
@@ -221,7 +225,8 @@ def _line(a: Announcement, actor: Person) -> str:
 def whoami(s: Session, actor: Person) -> str:
     grants = grants_of(s, actor.id)
     links = s.execute(
-        select(Identity.platform, Identity.platform_user_id).where(Identity.person_id == actor.id)
+        select(col(Identity.platform), col(Identity.platform_user_id))
+        .where(col(Identity.person_id) == actor.id)
     ).tuples().all()
     lines = [
         f"{actor.name} <{actor.email}>",

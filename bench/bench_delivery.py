@@ -46,14 +46,13 @@ from sqlalchemy import select  # noqa: E402
 from sqlmodel import col  # noqa: E402
 
 from announcements.clock import ManualClock  # noqa: E402
+from announcements.compose import RENDERERS  # noqa: E402
 from announcements.delivery import DeliveryEngine, EngineConfig  # noqa: E402
-from announcements.lifecycle import Crier  # noqa: E402
 from announcements.ports import RateLimits  # noqa: E402
 from announcements.types import OutboundMessage  # noqa: E402
 from bench.harness import (  # noqa: E402
     MARKER,
     ROOT,
-    SLACK_ONLY,
     FakeSlackProcess,
     broadcast,
     outbox_counts,
@@ -172,7 +171,7 @@ async def killed(n: int, workdir: str) -> dict[str, Any]:
                                           slack_api_url=fake.url))
         platform.limits = RateLimits(0, 0)
         await platform.start()
-        engine = DeliveryEngine(db, Crier(db, later, SLACK_ONLY), {"slack": platform}, later,
+        engine = DeliveryEngine(db, RENDERERS, {"slack": platform}, later,
                                 owner="replacement")
         await engine.drain()
         await platform.aclose()

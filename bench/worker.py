@@ -33,7 +33,9 @@ from sqlalchemy import func, select  # noqa: E402
 from sqlmodel import col  # noqa: E402
 
 from announcements.clock import SystemClock  # noqa: E402
+from announcements.compose import RENDERERS  # noqa: E402
 from announcements.delivery import DeliveryEngine, EngineConfig  # noqa: E402
+from announcements.domain import Domain, DomainConfig  # noqa: E402
 from announcements.lifecycle import Crier  # noqa: E402
 from announcements.ports import ChatPlatform, RateLimits  # noqa: E402
 from announcements.types import DeliveryStatus, Purpose  # noqa: E402
@@ -111,8 +113,9 @@ async def serve(args: argparse.Namespace) -> dict[str, Any]:
     config = EngineConfig(concurrency=args.concurrency, lease=timedelta(seconds=args.lease),
                           batch_size=args.batch,
                           backoff_base=args.backoff, progress_interval=args.progress_interval)
-    crier = Crier(db, clock, SLACK_ONLY)
-    engine = DeliveryEngine(db, crier, {"slack": platform}, clock, config, owner=args.owner)
+    crier = Crier(Domain(db, clock, DomainConfig(channels=SLACK_ONLY)))
+    engine = DeliveryEngine(db, RENDERERS, {"slack": platform}, clock, config, owner=args.owner,
+                            channels=SLACK_ONLY)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -1,4 +1,10 @@
-"""The composition root: builds the database, domain, platforms, engine and router."""
+"""The composition root: the application is built once, here, from its parts.
+
+Nothing is patched afterwards: the domain gets its settings in ``DomainConfig``,
+the scheduler hears about approvals through the ``Approved`` domain event, and
+the scheduler service gets the database, clock, platforms and the engine's wake-up
+call it needs instead of a pointer back to the ``Runtime``.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +12,17 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from announcements.clock import Clock, SystemClock
-from announcements.corrections import Corrections
+from announcements.compose import RENDERERS
 from announcements.delivery import DeliveryEngine, EngineConfig, config_from_env
+from announcements.delivery.outbox import Channels
+from announcements.domain import Domain, DomainConfig
+from announcements.errors import CrierError
+from announcements.events import Approved, EventBus
 from announcements.lifecycle import Crier
-from announcements.outbox import Channels
 from announcements.ports import ChatPlatform
 from announcements.quiet import parse_quiet_hours
 from announcements.scheduling import ReportSchedule, Scheduler
-from announcements.timespec import require_every, zone
+from announcements.timespec import parse_duration, require_every, zone
 from bot import report_commands
 from bot.router import Router
 from bot.scheduling import SchedulerService
@@ -50,22 +59,24 @@ def build(
         order=tuple(settings.platform_order) + tuple(sorted(by_email)),
         by_email=by_email,
     )
-    crier = Crier(db, clock, channels,
-                  quiet=parse_quiet_hours(settings.working_hours, settings.working_days),
-                  nudge_max=settings.nudge_max)
-    corrections = Corrections(crier)
-    crier.actions.update(corrections.buttons())
-    engine = DeliveryEngine(db, crier, platforms, clock,
-                            engine_config or config_from_env(settings.extra))
-    engine.renderers.update(corrections.renderers())
-    router = Router(crier, on_outbox=engine.poke,
-                    extensions={**corrections.commands(), "report": report_commands.command(crier)})
-    scheduler = Scheduler(crier, report_schedule(settings))
-    crier.after_approval = scheduler.schedule_for
-    runtime = Runtime(settings, db, crier, platforms, engine, router,
-                      SchedulerService(None, scheduler, Leadership(db)))
-    runtime.scheduler.runtime = runtime
-    return runtime
+    config = DomainConfig(
+        channels=channels,
+        quiet=parse_quiet_hours(settings.working_hours, settings.working_days),
+        nudge_max=settings.nudge_max,
+        min_interval=min_interval(settings),
+    )
+    events = EventBus()
+    domain = Domain(db, clock, config, events)
+    scheduler = Scheduler(domain, report_schedule(settings))
+    events.subscribe(Approved, scheduler.on_approved)
+    crier = Crier(domain)
+    engine = DeliveryEngine(db, RENDERERS, platforms, clock,
+                            engine_config or config_from_env(settings.extra), channels=channels)
+    extensions = {**crier.corrections.commands(), "report": report_commands.command(crier)}
+    router = Router(crier, on_outbox=engine.poke, extensions=extensions)
+    service = SchedulerService(scheduler, Leadership(db), db, clock, platforms,
+                               on_outbox=engine.poke)
+    return Runtime(settings, db, crier, platforms, engine, router, service)
 
 
 def report_schedule(settings: Settings) -> ReportSchedule:
@@ -73,3 +84,11 @@ def report_schedule(settings: Settings) -> ReportSchedule:
     zone(settings.report_timezone)
     return ReportSchedule(every, settings.report_timezone,
                           timedelta(minutes=settings.report_grace_minutes))
+
+
+def min_interval(settings: Settings) -> timedelta:
+    span = parse_duration(settings.min_interval)
+    if span is None:
+        raise CrierError(f"CRIER_MIN_INTERVAL={settings.min_interval!r} is not a duration",
+                         "Set CRIER_MIN_INTERVAL to e.g. 1h, 30m or 1d.")
+    return span

@@ -13,7 +13,7 @@ import asyncio
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from announcements import progress
+from announcements.delivery import progress
 from announcements.errors import NotFound
 from announcements.types import Status
 from bot.app import Runtime

@@ -10,42 +10,41 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 from sqlmodel import select
 
 from announcements import report_view
-from announcements.ports import Attachment
+from announcements.clock import Clock
+from announcements.ports import Attachment, ChatPlatform
 from announcements.reports import WeeklyReport, weekly
 from announcements.scheduling import ReportPost, Scheduler, TickResult
+from storage.db import Database
 from storage.events import prune
 from storage.leader import Leadership
 from storage.models import ReportSubscription
-
-if TYPE_CHECKING:
-    from bot.app import Runtime
 
 log = logging.getLogger("crier.scheduler")
 
 
 @dataclass
 class SchedulerService:
-    runtime: Runtime | None  # set by bot.app.build once the Runtime exists
     scheduler: Scheduler
     leadership: Leadership
+    db: Database
+    clock: Clock
+    #: Where the weekly report is posted, by platform name.
+    platforms: Mapping[str, ChatPlatform]
+    #: Called after jobs ran (they may have written to the outbox: wake the workers).
+    on_outbox: Callable[[], None] | None = None
     tick_interval: float = 1.0
     retry_lead: float = 3.0
     reconcile_every: float = 60.0
     #: Inbound event ids are kept this long for deduplication, then pruned.
     event_retention: timedelta = timedelta(days=2)
     posted: list[tuple[str, str]] = field(default_factory=list)
-
-    @property
-    def _runtime(self) -> Runtime:
-        assert self.runtime is not None, "bot.app.build sets the runtime"
-        return self.runtime
 
     async def run_due(self) -> TickResult:
         """Run due jobs once (if this process leads), then post any reports."""
@@ -54,15 +53,14 @@ class SchedulerService:
         result = await asyncio.to_thread(self.scheduler.tick)
         for post in result.reports:
             await self.post_weekly(post)
-        if result.ran:
-            self._runtime.engine.poke()
+        if result.ran and self.on_outbox is not None:
+            self.on_outbox()
         return result
 
     def report(self, late: timedelta | None = None) -> WeeklyReport:
-        crier = self._runtime.crier
         grace = self.scheduler.report.grace if self.scheduler.report else None
         shown_late = late if (late is not None and grace is not None and late > grace) else None
-        return weekly(crier.db, crier.clock.now(), late=shown_late)
+        return weekly(self.db, self.clock.now(), late=shown_late)
 
     async def post_weekly(self, post: ReportPost | None = None) -> int:
         """Post the weekly report to every subscribed channel; return how many got it."""
@@ -70,13 +68,11 @@ class SchedulerService:
         message = report_view.message(report_view.build(report))
         attachment = (Attachment(report_view.CHART_FILE, report.chart_png)
                       if report.chart_png else None)
-        db = self._runtime.db
-        with db.session() as s:
+        with self.db.session() as s:
             subs = [(r.platform, r.channel) for r in s.exec(select(ReportSubscription)).all()]
-        platforms = self._runtime.platforms
         sent = 0
         for platform, channel in subs:
-            target = platforms.get(platform)
+            target = self.platforms.get(platform)
             if target is None:
                 log.warning("report channel %s on %s: platform is off", channel, platform)
                 continue
@@ -90,8 +86,7 @@ class SchedulerService:
         return sent
 
     def prune_events(self) -> int:
-        now = self._runtime.crier.clock.now()
-        return prune(self._runtime.db, now - self.event_retention)
+        return prune(self.db, self.clock.now() - self.event_retention)
 
     async def run(self, stop: asyncio.Event) -> None:
         """The loop of ``crier serve``: lead when possible, tick every second."""

@@ -44,6 +44,8 @@ class Settings:
     working_days: str = "mon-fri"
     #: Most nudges one acknowledgement request sends to a person.
     nudge_max: int = 3
+    #: Recurring sends (every:, remind:) repeat at most this often (a duration).
+    min_interval: str = "1h"
     extra: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -93,6 +95,7 @@ ENV_NAMES = {
     "working_hours": "CRIER_WORKING_HOURS",
     "working_days": "CRIER_WORKING_DAYS",
     "nudge_max": "CRIER_NUDGE_MAX",
+    "min_interval": "CRIER_MIN_INTERVAL",
 }
 INT_FIELDS = frozenset({"report_grace_minutes", "nudge_max"})
 

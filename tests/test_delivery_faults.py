@@ -17,13 +17,12 @@ import pytest
 from sqlalchemy import create_engine, func, select
 
 from announcements.clock import ManualClock, SystemClock
+from announcements.compose import RENDERERS
 from announcements.delivery import DeliveryEngine, EngineConfig
-from announcements.lifecycle import Crier
 from announcements.ports import RateLimits
 from bench.harness import (
     MARKER,
     ROOT,
-    SLACK_ONLY,
     Observed,
     broadcast,
     outbox_counts,
@@ -91,7 +90,7 @@ async def test_429s_and_5xx_everything_delivered_nothing_started_inside_a_window
     platform = slack(fake)
     await platform.start()
     watched = Observed(platform)
-    engine = DeliveryEngine(db, Crier(db, SystemClock(), SLACK_ONLY), {"slack": watched},
+    engine = DeliveryEngine(db, RENDERERS, {"slack": watched},
                             SystemClock(), EngineConfig(concurrency=4, backoff_base=0.05))
     async with running(engine):
         await until(delivered(db, ann, n))
@@ -116,7 +115,7 @@ async def test_one_at_a_time_the_fake_sees_no_request_inside_a_window(db, fake):
     fake.chaos(p429=0.2, retry_after=0.1)  # type: ignore[arg-type]
     platform = slack(fake)
     await platform.start()
-    engine = DeliveryEngine(db, Crier(db, SystemClock(), SLACK_ONLY), {"slack": platform},
+    engine = DeliveryEngine(db, RENDERERS, {"slack": platform},
                             SystemClock(), EngineConfig(concurrency=1))
     async with running(engine):
         await until(delivered(db, ann, n))
@@ -132,7 +131,7 @@ async def test_a_whole_second_retry_after_is_waited_in_full(db, fake):
     fake.fail("chat.postMessage", "ratelimited", status=429, retry_after=1)
     platform = slack(fake)
     await platform.start()
-    engine = DeliveryEngine(db, Crier(db, SystemClock(), SLACK_ONLY), {"slack": platform},
+    engine = DeliveryEngine(db, RENDERERS, {"slack": platform},
                             SystemClock(), EngineConfig(concurrency=1))
     async with running(engine):
         await until(delivered(db, ann, 3))
@@ -164,7 +163,7 @@ async def test_a_database_outage_is_waited_out_and_nothing_is_lost(db, fake):
     real = db.engine
     config = EngineConfig(concurrency=4, batch_size=50, db_retry_base=0.05,
                           db_retry_cap=0.2, max_unrecorded=100)
-    engine = DeliveryEngine(db, Crier(db, SystemClock(), SLACK_ONLY), {"slack": platform},
+    engine = DeliveryEngine(db, RENDERERS, {"slack": platform},
                             SystemClock(), config)
     async with running(engine):
         await until(lambda: len(fake.requests("chat.postMessage")) >= 60)
@@ -256,7 +255,7 @@ async def test_a_worker_killed_mid_send_is_replaced_without_losing_anyone(db):
         platform = Recording(base.client, base.limits)
         platform.posted = set()
         await platform.start()
-        engine = DeliveryEngine(db, Crier(db, later, SLACK_ONLY), {"slack": platform}, later,
+        engine = DeliveryEngine(db, RENDERERS, {"slack": platform}, later,
                                 owner="replacement")
         await engine.drain()
         await platform.aclose()

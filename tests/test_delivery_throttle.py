@@ -6,8 +6,8 @@ import random
 
 import pytest
 
+from announcements.delivery.throttle import Throttle
 from announcements.ports import RateLimits
-from announcements.throttle import Throttle
 
 
 class Clock:

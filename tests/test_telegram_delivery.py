@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from announcements.compose import RENDERERS
 from announcements.delivery import DeliveryEngine
 from announcements.limits import MAX_POLL_OPTIONS, TELEGRAM_MESSAGE_CHARS
 from announcements.ports import Attachment, RateLimits
@@ -169,7 +170,7 @@ async def test_the_weekly_report_is_posted_to_a_group_with_its_chart(world, api)
 
 async def test_telegram_limits_are_the_engines_defaults(world):
     assert world.platform.limits == RateLimits(per_second=30.0, per_conversation=1.0)
-    engine = DeliveryEngine(world.db, world.runtime.crier, {"telegram": world.platform},
+    engine = DeliveryEngine(world.db, RENDERERS, {"telegram": world.platform},
                             world.clock)
     throttle = engine.lanes["telegram"].throttle
     assert throttle.interval == pytest.approx(1 / 30)

@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 
 from announcements.clock import ManualClock
+from announcements.delivery.throttle import Throttle
 from announcements.ports import ChatPlatform, RateLimits
-from announcements.throttle import Throttle
 from bot.app import Runtime, build
 from bot.server import create_app
 from bot.settings import Settings

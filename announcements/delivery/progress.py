@@ -20,8 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from announcements import render
-from announcements.clock import Clock
-from announcements.outbox import Channels, Claimed, enqueue
+from announcements.delivery.outbox import Channels, Claimed, enqueue
 from announcements.types import DeliveryAction, DeliveryStatus, OutboundMessage, Purpose, Status
 from storage.db import Database
 from storage.models import Announcement, Correction, Delivery, Receipt
@@ -138,20 +137,17 @@ def message(s: Session, ann: Announcement, now: datetime) -> OutboundMessage:
     )
 
 
-def messages_for(db: Database, clock: Clock, rows: Iterable[Claimed]
-                 ) -> dict[int, OutboundMessage]:
+def messages_for(s: Session, rows: list[Claimed], now: datetime) -> dict[int, OutboundMessage]:
     """Render claimed progress rows (the engine's renderer for this purpose)."""
     out: dict[int, OutboundMessage] = {}
-    now = clock.now()
-    with db.session() as s:
-        cache: dict[int, OutboundMessage] = {}
-        for r in rows:
-            if r.announcement_id not in cache:
-                ann = s.get(Announcement, r.announcement_id)
-                if ann is None:
-                    continue
-                cache[r.announcement_id] = message(s, ann, now)
-            out[r.id] = cache[r.announcement_id]
+    cache: dict[int, OutboundMessage] = {}
+    for r in rows:
+        if r.announcement_id not in cache:
+            ann = s.get(Announcement, r.announcement_id)
+            if ann is None:
+                continue
+            cache[r.announcement_id] = message(s, ann, now)
+        out[r.id] = cache[r.announcement_id]
     return out
 
 

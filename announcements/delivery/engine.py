@@ -32,13 +32,15 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlmodel import Session
 
-from announcements import progress
 from announcements.clock import Clock
-from announcements.outbox import Channels, Claimed, Outbox, Result, Version
+from announcements.delivery import progress
+from announcements.delivery.outbox import Channels, Claimed, Outbox, Result, Version
+from announcements.delivery.throttle import Throttle
 from announcements.ports import (
     ChatPlatform,
     PermanentError,
@@ -47,21 +49,24 @@ from announcements.ports import (
     TransientError,
     Unreachable,
 )
-from announcements.throttle import Throttle
-from announcements.types import BULK_PURPOSES, DeliveryAction, DeliveryStatus, OutboundMessage
+from announcements.types import (
+    BULK_PURPOSES,
+    DeliveryAction,
+    DeliveryStatus,
+    OutboundMessage,
+    Purpose,
+)
 from storage.db import Database, background_writer
 
-__all__ = ["Claimed", "DeliveryEngine", "EngineConfig", "Outbox", "PlatformLane", "Result",
-           "Version"]
+__all__ = ["Claimed", "DeliveryEngine", "EngineConfig", "Outbox", "PlatformLane", "Renderer",
+           "Result", "Version"]
 
 log = logging.getLogger("crier.delivery")
 DB_ERRORS = (OperationalError, DBAPIError)
 T = TypeVar("T")
-Renderer = Callable[[list[Claimed]], dict[int, OutboundMessage]]
-
-
-class MessageSource(Protocol):
-    def messages_for(self, rows: Iterable[Claimed]) -> dict[int, OutboundMessage]: ...
+#: What the rows of one purpose say, read in the engine's session at ``now``;
+#: a row left out is not sent (its announcement was cancelled, its request decided).
+Renderer = Callable[[Session, list[Claimed], datetime], dict[int, OutboundMessage]]
 
 
 @dataclass
@@ -196,28 +201,28 @@ class DeliveryEngine:
     def __init__(
         self,
         db: Database,
-        render: MessageSource,
+        renderers: Mapping[str, Renderer],
         platforms: dict[str, ChatPlatform],
         clock: Clock,
         config: EngineConfig | None = None,
         owner: str | None = None,
         channels: Channels | None = None,
     ) -> None:
+        missing = sorted(set(Purpose) - set(renderers))
+        if missing:
+            raise ValueError(f"no renderer for purposes {', '.join(missing)}")
         self.db = db
-        self.render = render
+        self.renderers = dict(renderers)
         self.clock = clock
         self.config = config or EngineConfig()
         self.outbox = Outbox(db, owner or worker_id())
-        self.channels: Channels = channels or getattr(render, "channels", None) or Channels(
+        self.channels: Channels = channels or Channels(
             enabled=tuple(platforms),
             by_email=frozenset(n for n, p in platforms.items() if p.identifies_by_email))
         self.lanes = {
             name: PlatformLane(p, Throttle(self.config.limits.get(name, p.limits)))
             for name, p in platforms.items()
         }
-        #: Renderers for purposes the domain service does not know, by purpose.
-        self.renderers: dict[str, Renderer] = {
-            "progress": functools.partial(progress.messages_for, db, clock)}
         self.db_errors = 0
         self._results: list[Result] = []
         self._flush_lock: asyncio.Lock | None = None
@@ -326,14 +331,17 @@ class DeliveryEngine:
                 delay = min(delay * 2, self.config.db_retry_cap)
 
     def _render_rows(self, rows: list[Claimed]) -> dict[int, OutboundMessage]:
+        """What each row says, through the renderer of its purpose."""
+        by_purpose: dict[str, list[Claimed]] = {}
+        for r in rows:
+            by_purpose.setdefault(r.purpose, []).append(r)
         out: dict[int, OutboundMessage] = {}
-        rest = [r for r in rows if r.purpose not in self.renderers]
-        for purpose, render in self.renderers.items():
-            mine = [r for r in rows if r.purpose == purpose]
-            if mine:
-                out.update(render(mine))
-        if rest:
-            out.update(self.render.messages_for(rest))
+        now = self.clock.now()
+        with self.db.session() as s:
+            for purpose, mine in by_purpose.items():
+                render = self.renderers.get(purpose)
+                if render is not None:
+                    out.update(render(s, mine, now))
         return out
 
     # -- sending one row -----------------------------------------------------------

@@ -17,28 +17,28 @@ Rules, each enforced here:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
-from sqlalchemy import CursorResult, Result, and_, func, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlmodel import Session, col
 
-from announcements import audit, render
+from announcements import audit, queries, render
 from announcements.audience import resolve
+from announcements.delivery.outbox import Claimed, enqueue
+from announcements.domain import Domain
+from announcements.drafting import check_length
 from announcements.errors import CrierError, NotAllowed, NotFound
-from announcements.lifecycle import Crier
-from announcements.limits import MAX_POLL_QUESTION_CHARS, MAX_TEXT_CHARS, MAX_TEXT_REASON
-from announcements.outbox import Claimed, enqueue
 from announcements.policy import approvers_for, grants_of, may_approve, uncovered
+from announcements.queries import changed
 from announcements.types import (
     BULK_PURPOSES,
     Action,
     Button,
     DeliveryAction,
     DeliveryStatus,
-    Kind,
     OutboundMessage,
     Person,
     Purpose,
@@ -67,9 +67,9 @@ class Command(Protocol):
     def id_arg(self) -> int | None: ...
 
 
-@dataclass
+@dataclass(frozen=True)
 class Corrections:
-    crier: Crier
+    domain: Domain
 
     # -- wiring ----------------------------------------------------------------------
 
@@ -78,20 +78,12 @@ class Corrections:
         return {"recall": lambda p, c, _context: self.recall(p, _id(c)),
                 "edit": lambda p, c, _context: self.edit(p, _id(c), c.text)}
 
-    def buttons(self) -> dict[str, Callable[[Person, Action, str | None], Reply]]:
-        """``Crier.actions`` handlers."""
-        return {"approve-edit": self.approve_edit, "reject-edit": self.reject_edit}
-
-    def renderers(self) -> dict[str, Callable[[list[Claimed]], dict[int, OutboundMessage]]]:
-        """The delivery engine's renderers for the rows this module writes."""
-        return {Purpose.EDIT_REQUEST.value: self.messages_for,
-                Purpose.EDIT_OUTCOME.value: self.messages_for}
 
     # -- recall ----------------------------------------------------------------------
 
     def recall(self, actor: Person, ann_id: int) -> Reply:
-        now = self.crier.clock.now()
-        with self.crier.db.session() as s:
+        now = self.domain.clock.now()
+        with self.domain.db.session() as s:
             ann = self._mine(s, actor, ann_id, "recall")
             if ann.status not in RECALLABLE:
                 raise CrierError(*_not_recallable(ann))
@@ -100,17 +92,17 @@ class Corrections:
                 .where(col(Announcement.id) == ann_id,
                        col(Announcement.status) == ann.status)
                 .values(status=Status.RECALLED.value, updated_at=now))
-            if _changed(claimed) != 1:
+            if changed(claimed) != 1:
                 raise CrierError(f"#{ann_id} changed just now", f"See `/crier status {ann_id}`.")
             bulk = and_(col(Delivery.announcement_id) == ann_id,
                         col(Delivery.purpose).in_(BULK))
-            cancelled = _changed(s.execute(
+            cancelled = changed(s.execute(
                 update(Delivery)
                 .where(bulk, col(Delivery.status) == DeliveryStatus.PENDING.value,
                        col(Delivery.action) == DeliveryAction.SEND.value)
                 .values(status=DeliveryStatus.CANCELLED.value, updated_at=now,
                         error="recalled before it was sent")))
-            deleting = _changed(s.execute(
+            deleting = changed(s.execute(
                 update(Delivery).where(bulk, _DELIVERED)
                 .values(status=DeliveryStatus.PENDING.value, action=DeliveryAction.DELETE.value,
                         attempts=0, next_attempt_at=now, updated_at=now, error=None)))
@@ -126,9 +118,9 @@ class Corrections:
     # -- edit ------------------------------------------------------------------------
 
     def edit(self, actor: Person, ann_id: int, text: str) -> Reply:
-        now = self.crier.clock.now()
+        now = self.domain.clock.now()
         text = text.strip()
-        with self.crier.db.session() as s:
+        with self.domain.db.session() as s:
             ann = self._mine(s, actor, ann_id, "edit")
             _check_text(ann, text)
             if text == ann.text:
@@ -138,7 +130,7 @@ class Corrections:
                 ann.text, ann.updated_at = text, now
                 audit.record(s, now, "edited", actor_id=actor.id, announcement_id=ann_id)
                 resolved = resolve(s, ann.audience)
-                return Reply(message=render.preview(ann, self.crier._options(s, ann_id),
+                return Reply(message=render.preview(ann, queries.options(s, ann_id),
                                                     resolved.breakdown(), actor.timezone))
             if ann.status == Status.PENDING_APPROVAL:
                 raise CrierError(
@@ -161,7 +153,7 @@ class Corrections:
                              editor_id=actor.id, created_at=now)
             s.add(fix)
             s.flush()
-            _queue(self.crier, s, ann_id, approvers, Purpose.EDIT_REQUEST, now)
+            self._queue(s, ann_id, approvers, Purpose.EDIT_REQUEST, now)
             audit.record(s, now, "edit_requested", actor_id=actor.id, announcement_id=ann_id,
                          correction=fix.id, approvers=len(approvers), superseded=superseded)
             who = "approver" if len(approvers) == 1 else "approvers"
@@ -172,14 +164,14 @@ class Corrections:
 
     def approve_edit(self, actor: Person, action: Action, value: str | None = None) -> Reply:
         """Another approver, covering the whole audience, approves exactly this edit."""
-        now = self.crier.clock.now()
-        with self.crier.db.session() as s:
+        now = self.domain.clock.now()
+        with self.domain.db.session() as s:
             ann, fix = self._decidable(s, actor, action)
             fix.status, fix.decided_by_id, fix.decided_at = APPROVED, actor.id, now
             ann.text, ann.updated_at = fix.text, now
             bulk = and_(col(Delivery.announcement_id) == ann.id,
                         col(Delivery.purpose).in_(BULK))
-            updating = _changed(s.execute(
+            updating = changed(s.execute(
                 update(Delivery).where(bulk, col(Delivery.status) == DeliveryStatus.DELIVERED.value,
                                        col(Delivery.message_ref).is_not(None))
                 .values(status=DeliveryStatus.PENDING.value, action=DeliveryAction.UPDATE.value,
@@ -188,7 +180,7 @@ class Corrections:
                 bulk, col(Delivery.status) == DeliveryStatus.SENDING.value)).scalar_one()
             fix.targets = updating + in_flight
             _close_requests(s, fix, actor.id, now)
-            _queue(self.crier, s, fix.announcement_id, [fix.editor_id], Purpose.EDIT_OUTCOME, now)
+            self._queue(s, fix.announcement_id, [fix.editor_id], Purpose.EDIT_OUTCOME, now)
             audit.record(s, now, "edit_approved", actor_id=actor.id,
                          announcement_id=fix.announcement_id, correction=fix.id,
                          updating=fix.targets)
@@ -199,14 +191,14 @@ class Corrections:
                                   f"{copies} will be updated in place."))
 
     def reject_edit(self, actor: Person, action: Action, value: str | None = None) -> Reply:
-        now = self.crier.clock.now()
+        now = self.domain.clock.now()
         reason = (value or "").strip()[:500] or None
-        with self.crier.db.session() as s:
+        with self.domain.db.session() as s:
             ann, fix = self._decidable(s, actor, action)
             fix.status, fix.decided_by_id, fix.decided_at = REJECTED, actor.id, now
             fix.reason = reason
             _close_requests(s, fix, actor.id, now)
-            _queue(self.crier, s, fix.announcement_id, [fix.editor_id], Purpose.EDIT_OUTCOME, now)
+            self._queue(s, fix.announcement_id, [fix.editor_id], Purpose.EDIT_OUTCOME, now)
             audit.record(s, now, "edit_rejected", actor_id=actor.id,
                          announcement_id=fix.announcement_id, correction=fix.id, reason=reason)
             return Reply(update=_decided(ann, fix, f"rejected by {actor.name}"),
@@ -214,60 +206,23 @@ class Corrections:
                              text=f"Rejected the edit of #{ann.id}; the editor has been told. "
                                   "Recipients keep the current text."))
 
-    # -- rendering (the delivery engine calls this) ------------------------------------
-
-    def messages_for(self, rows: Iterable[Claimed]) -> dict[int, OutboundMessage]:
-        out: dict[int, OutboundMessage] = {}
-        with self.crier.db.session() as s:
-            for r in rows:
-                ann = s.get(Announcement, r.announcement_id)
-                fix = s.execute(select(Correction).where(
-                    col(Correction.announcement_id) == r.announcement_id)
-                    .order_by(col(Correction.id).desc()).limit(1)
-                ).scalar_one_or_none()
-                if ann is None or fix is None:
-                    continue
-                msg = (self._request(s, ann, fix, r) if r.purpose == Purpose.EDIT_REQUEST
-                       else self._outcome(s, ann, fix))
-                if msg is not None:
-                    out[r.id] = msg
-        return out
-
-    def _request(self, s: Session, ann: Announcement, fix: Correction, row: Claimed
-                 ) -> OutboundMessage | None:
-        if fix.status == PENDING:
-            if row.action != DeliveryAction.SEND:
-                return None
-            editor = self.crier._name(s, fix.editor_id)
-            return OutboundMessage(
-                title=f"{editor} asks you to approve an edit of {render.label(ann)}",
-                text=fix.text,
-                footer=f"Now it says: {_short(ann.text)} · To: {ann.audience} "
-                       f"({ann.audience_size} people) · Delivered copies are updated in place",
-                buttons=(Button(f"approve-edit:{ann.id}:{fix.id}", "Approve edit", "primary"),
-                         Button(f"reject-edit:{ann.id}:{fix.id}", "Reject edit", "danger")),
-                announcement_id=ann.id, purpose=Purpose.EDIT_REQUEST.value)
-        if row.action == DeliveryAction.SEND:
-            return None  # decided or superseded before this request went out
-        verdict = {APPROVED: "approved", REJECTED: "rejected"}.get(fix.status, fix.status)
-        by = f" by {self.crier._name(s, fix.decided_by_id)}" if fix.decided_by_id else ""
-        return _decided(ann, fix, verdict + by)
-
-    def _outcome(self, s: Session, ann: Announcement, fix: Correction) -> OutboundMessage | None:
-        by = self.crier._name(s, fix.decided_by_id)
-        if fix.status == APPROVED:
-            return OutboundMessage(
-                title=f"Your edit of {render.label(ann)} was approved by {by}",
-                text=f"{fix.targets} delivered copies are being updated in place. Follow it "
-                     f"with /crier status {ann.id}.",
-                announcement_id=ann.id, purpose=Purpose.EDIT_OUTCOME.value)
-        if fix.status == REJECTED:
-            reason = f"\nReason: {fix.reason}" if fix.reason else ""
-            return OutboundMessage(
-                title=f"Your edit of {render.label(ann)} was rejected by {by}",
-                text=f"Recipients keep the current text.{reason}",
-                announcement_id=ann.id, purpose=Purpose.EDIT_OUTCOME.value)
-        return None
+    def _queue(self, s: Session, ann_id: int, people: list[int], purpose: Purpose,
+               now: datetime) -> None:
+        """A fresh message to each person; their one row for this purpose is reused."""
+        have = set(s.execute(select(col(Delivery.person_id)).where(
+            col(Delivery.announcement_id) == ann_id, col(Delivery.purpose) == purpose.value,
+            col(Delivery.person_id).in_(people))).scalars())
+        if have:
+            s.execute(update(Delivery).where(
+                col(Delivery.announcement_id) == ann_id, col(Delivery.purpose) == purpose.value,
+                col(Delivery.person_id).in_(have),
+                col(Delivery.status) != DeliveryStatus.UNREACHABLE.value,
+            ).values(status=DeliveryStatus.PENDING.value, action=DeliveryAction.SEND.value,
+                     attempts=0, next_attempt_at=now, updated_at=now, error=None,
+                     lease_owner=None, leased_until=None))
+        fresh = [p for p in people if p not in have]
+        if fresh:
+            enqueue(s, self.domain.config.channels, ann_id, fresh, purpose, now)
 
     # -- checks ------------------------------------------------------------------------
 
@@ -293,7 +248,7 @@ class Corrections:
                              "Another approver must; nobody approves their own edit.")
         if fix.status != PENDING:
             state = {SUPERSEDED: "was replaced by a newer edit"}.get(
-                fix.status, f"is already {fix.status} by {self.crier._name(s, fix.decided_by_id)}")
+                fix.status, f"is already {fix.status} by {queries.name(s, fix.decided_by_id)}")
             raise CrierError(f"this edit of #{ann.id} {state}", f"See `/crier status {ann.id}`.")
         if ann.status not in EDITABLE:
             raise CrierError(f"#{ann.id} is {ann.status}; the edit no longer applies")
@@ -309,24 +264,86 @@ class Corrections:
         claimed = s.execute(update(Correction).where(
             col(Correction.id) == fix.id, col(Correction.status) == PENDING)
             .values(status="deciding"))
-        if _changed(claimed) != 1:
+        if changed(claimed) != 1:
             raise CrierError(f"this edit of #{ann.id} was decided just now",
                              f"See `/crier status {ann.id}`.")
         s.refresh(fix)
         return ann, fix
 
     def _supersede(self, s: Session, ann_id: int, now: datetime) -> int:
-        return _changed(s.execute(update(Correction).where(
+        return changed(s.execute(update(Correction).where(
             col(Correction.announcement_id) == ann_id, col(Correction.status) == PENDING)
             .values(status=SUPERSEDED, decided_at=now)))
 
 
+# -- rendering (the delivery engine's renderers for the rows written here) --------------
+
+
+def _latest(s: Session, ann_id: int) -> Correction | None:
+    return s.execute(select(Correction).where(col(Correction.announcement_id) == ann_id)
+                     .order_by(col(Correction.id).desc()).limit(1)).scalar_one_or_none()
+
+
+def edit_requests(s: Session, rows: list[Claimed], now: datetime) -> dict[int, OutboundMessage]:
+    """The latest edit to each approver: Approve edit / Reject edit while it waits,
+    the decision once made; nothing for a request decided before it went out."""
+    out: dict[int, OutboundMessage] = {}
+    for r in rows:
+        ann, fix = s.get(Announcement, r.announcement_id), _latest(s, r.announcement_id)
+        if ann is not None and fix is not None and (msg := _request(s, ann, fix, r)):
+            out[r.id] = msg
+    return out
+
+
+def edit_outcomes(s: Session, rows: list[Claimed], now: datetime) -> dict[int, OutboundMessage]:
+    """The decision on the latest edit, to its editor."""
+    out: dict[int, OutboundMessage] = {}
+    for r in rows:
+        ann, fix = s.get(Announcement, r.announcement_id), _latest(s, r.announcement_id)
+        if ann is not None and fix is not None and (msg := _outcome(s, ann, fix)):
+            out[r.id] = msg
+    return out
+
+
+def _request(s: Session, ann: Announcement, fix: Correction, row: Claimed
+             ) -> OutboundMessage | None:
+    if fix.status == PENDING:
+        if row.action != DeliveryAction.SEND:
+            return None
+        editor = queries.name(s, fix.editor_id)
+        return OutboundMessage(
+            title=f"{editor} asks you to approve an edit of {render.label(ann)}",
+            text=fix.text,
+            footer=f"Now it says: {_short(ann.text)} · To: {ann.audience} "
+                   f"({ann.audience_size} people) · Delivered copies are updated in place",
+            buttons=(Button(f"approve-edit:{ann.id}:{fix.id}", "Approve edit", "primary"),
+                     Button(f"reject-edit:{ann.id}:{fix.id}", "Reject edit", "danger")),
+            announcement_id=ann.id, purpose=Purpose.EDIT_REQUEST.value)
+    if row.action == DeliveryAction.SEND:
+        return None  # decided or superseded before this request went out
+    verdict = {APPROVED: "approved", REJECTED: "rejected"}.get(fix.status, fix.status)
+    by = f" by {queries.name(s, fix.decided_by_id)}" if fix.decided_by_id else ""
+    return _decided(ann, fix, verdict + by)
+
+
+def _outcome(s: Session, ann: Announcement, fix: Correction) -> OutboundMessage | None:
+    by = queries.name(s, fix.decided_by_id)
+    if fix.status == APPROVED:
+        return OutboundMessage(
+            title=f"Your edit of {render.label(ann)} was approved by {by}",
+            text=f"{fix.targets} delivered copies are being updated in place. Follow it "
+                 f"with /crier status {ann.id}.",
+            announcement_id=ann.id, purpose=Purpose.EDIT_OUTCOME.value)
+    if fix.status == REJECTED:
+        reason = f"\nReason: {fix.reason}" if fix.reason else ""
+        return OutboundMessage(
+            title=f"Your edit of {render.label(ann)} was rejected by {by}",
+            text=f"Recipients keep the current text.{reason}",
+            announcement_id=ann.id, purpose=Purpose.EDIT_OUTCOME.value)
+    return None
+
+
 # -- helpers ------------------------------------------------------------------------------
-
-
-def _changed(result: Result[Any]) -> int:
-    """Rows an UPDATE changed."""
-    return cast(CursorResult[Any], result).rowcount
 
 
 def _id(command: Command) -> int:
@@ -338,14 +355,7 @@ def _id(command: Command) -> int:
 def _check_text(ann: Announcement, text: str) -> None:
     if not text:
         raise CrierError("the new text is empty", "Usage: /crier edit ID NEW TEXT")
-    if len(text) > MAX_TEXT_CHARS:
-        raise CrierError(f"the text is {len(text):,} characters; the limit is "
-                         f"{MAX_TEXT_CHARS:,} ({MAX_TEXT_REASON})",
-                         "Shorten it, or link to a document with the details.")
-    if ann.kind == Kind.POLL and len(text) > MAX_POLL_QUESTION_CHARS:
-        raise CrierError(f"the question is {len(text)} characters; polls allow "
-                         f"{MAX_POLL_QUESTION_CHARS} (Telegram's limit for poll questions)",
-                         "Shorten the question.")
+    check_length(text, ann.kind)
 
 
 def _not_recallable(ann: Announcement) -> tuple[str, str]:
@@ -365,25 +375,6 @@ def _short(text: str, limit: int = 200) -> str:
 def _decided(ann: Announcement, fix: Correction, verdict: str) -> OutboundMessage:
     return OutboundMessage(title=f"Edit of {render.label(ann)}: {verdict}", text=fix.text,
                            announcement_id=ann.id, purpose=Purpose.EDIT_REQUEST.value)
-
-
-def _queue(crier: Crier, s: Session, ann_id: int, people: list[int], purpose: Purpose,
-           now: datetime) -> None:
-    """A fresh message to each person; their one row for this purpose is reused."""
-    have = set(s.execute(select(col(Delivery.person_id)).where(
-        col(Delivery.announcement_id) == ann_id, col(Delivery.purpose) == purpose.value,
-        col(Delivery.person_id).in_(people))).scalars())
-    if have:
-        s.execute(update(Delivery).where(
-            col(Delivery.announcement_id) == ann_id, col(Delivery.purpose) == purpose.value,
-            col(Delivery.person_id).in_(have),
-            col(Delivery.status) != DeliveryStatus.UNREACHABLE.value,
-        ).values(status=DeliveryStatus.PENDING.value, action=DeliveryAction.SEND.value,
-                 attempts=0, next_attempt_at=now, updated_at=now, error=None,
-                 lease_owner=None, leased_until=None))
-    fresh = [p for p in people if p not in have]
-    if fresh:
-        enqueue(s, crier.channels, ann_id, fresh, purpose, now)
 
 
 def _close_requests(s: Session, fix: Correction, decider: int, now: datetime) -> None:
