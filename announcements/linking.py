@@ -12,7 +12,9 @@ Rules, each enforced here:
 - A chat account belongs to one person; linking again replaces the person's
   previous account on that platform.
 
-Nothing here knows Telegram; ``platform`` names the chat platform.
+Nothing here knows a chat platform: ``platform`` names it, and the adapters
+(Telegram today, any platform without a company directory tomorrow) keep only
+their wording and transport.
 """
 
 from __future__ import annotations
