@@ -222,7 +222,8 @@ def list_roles(db: Database) -> list[Holder]:
     with db.session() as session:
         query = sa_select(col(Person.name), col(Person.email), col(RoleGrant.role),
                           col(RoleGrant.scope), col(Person.active))
-        query = query.join(Person, col(Person.id) == col(RoleGrant.person_id))
+        query = query.select_from(RoleGrant).join(Person,
+                                                  col(Person.id) == col(RoleGrant.person_id))
         holders = [Holder(*row) for row in session.execute(query).tuples().all()]
     return sorted(holders, key=lambda h: (ROLE_ORDER.get(h.role, 9), h.scope.lower(),
                                           h.name.lower(), h.email))
