@@ -114,10 +114,10 @@ def make_plan(rows: list[Checked], leavers: list[PersonRecord], stored: Stored,
                                    if current[k] != _stored_value(k, v)}
         if not current["active"]:
             changes["active"] = True
-        links_changed = _plan_identities(row, current["id"], stored, policy, plan)
-        grants_changed = _plan_grants(row, current["id"], stored, plan, source)
         if changes:
             plan.audit.append(("person_updated", {"person": record.email, **changes, **source}))
+        links_changed = _plan_identities(row, current["id"], stored, policy, plan)
+        grants_changed = _plan_grants(row, current["id"], stored, plan, source)
         if changes or links_changed or grants_changed:
             plan.updates.append({"id": current["id"], **changes, "updated_at": now})
             updated += 1
