@@ -74,7 +74,8 @@ def slack():
     with FakeSlackAPI() as api:
         api.add_user("U1", "sam.admin@example.com", "Sam Rivera", deleted=True)
         api.add_user("U2", "ana@example.com", "Ana Lima", fields={"Department": "Platform"})
-        api.add_user("U3", "new.person@example.com", "New Person")
+        api.add_user("U3", "new.person@example.com", "New Person",
+                     fields={"Department": "Engneering"})
         yield api
 
 
@@ -96,6 +97,8 @@ async def test_a_slack_sync_that_would_deactivate_the_last_admin_is_refused(db, 
     grant_role(db, "ana@example.com", "admin", clock=clock)
     result = await sync_directory(db, client, clock)
     assert (result.added, result.updated, result.deactivated) == (1, 1, 1)
+    assert 'Warning: New department "Engneering" looks like "Engineering"; fix the spelling ' \
+           "at the source if it is a typo." in result.summary()  # Slack is taken as it is
     assert active(db)["sam.admin@example.com"] is False
     assert ("person_deactivated", {"person": "sam.admin@example.com", "source": "slack"}) \
         in audit_log(db)
@@ -172,6 +175,7 @@ def test_a_misspelt_department_is_refused_by_line_unless_it_is_meant(db, db_url,
     meant = crier(db_url, "directory", "import", str(file), "--new-departments")
     assert meant.exit_code == 0, meant.output
     assert "102 people: 102 added" in meant.output
+    assert 'New department "Engneering" looks like "Engineering"' in meant.output
 
 
 def test_a_misspelt_location_next_to_the_directory_is_refused(db, clock):

@@ -99,7 +99,7 @@ def import_csv(
         noun = "column" if len(ignored) == 1 else "columns"
         accepted = ", ".join(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)
         result = replace(result, notes=(
-            f"Ignored the {noun} {names}: Crier reads only {accepted}.",))
+            f"Ignored the {noun} {names}: Crier reads only {accepted}.", *result.notes))
     return result
 
 

@@ -63,7 +63,8 @@ def apply(
     with db.session() as session:
         stored = load(session, with_grants=any(r.roles is not None for r in active))
         found = list(problems)
-        rows = _check(active, stored, policy, found)
+        notes: list[str] = []
+        rows = _check(active, stored, policy, found, notes)
         if found:
             ordered = sorted(dict.fromkeys(found), key=lambda item: item[0])
             raise DirectoryImportError([text for _, text in ordered], what=subject)
@@ -74,12 +75,13 @@ def apply(
             keep_an_admin(session, admins, action)
         except CrierError as exc:
             raise DirectoryImportError([exc.message], exc.hint, what=subject) from None
-    return plan.result
+    return replace(plan.result, notes=tuple(notes))
 
 
 def _check(records: list[PersonRecord], stored: Stored, policy: UpsertPolicy,
-           problems: list[tuple[int, str]]) -> list[Checked]:
-    """The records that may be written, with their roles resolved; the rest become problems."""
+           problems: list[tuple[int, str]], notes: list[str]) -> list[Checked]:
+    """The records that may be written, with their roles resolved; the rest become problems
+    (or ``notes`` where the policy allows them)."""
     seen: dict[str, PersonRecord] = {}
     unique: list[PersonRecord] = []
     for record in records:
@@ -91,7 +93,7 @@ def _check(records: list[PersonRecord], stored: Stored, policy: UpsertPolicy,
         unique.append(record)
     departments = _spellings(unique, "department") | stored.departments
     locations = _spellings(unique, "location") | stored.locations
-    _check_new_places(unique, stored, policy, problems)
+    _check_new_places(unique, stored, policy, problems, notes)
     rows: list[Checked] = []
     for record in unique:
         found: list[str] = []
@@ -130,16 +132,20 @@ def _spelled(record: PersonRecord, departments: Mapping[str, str],
 
 
 def _check_new_places(records: list[PersonRecord], stored: Stored, policy: UpsertPolicy,
-                      problems: list[tuple[int, str]]) -> None:
-    """A new department or location close to an existing one is refused, line by line."""
+                      problems: list[tuple[int, str]], notes: list[str]) -> None:
+    """A new department or location close to an existing one is refused, record by
+    record; where the policy says new names are intended, it is only noted, once."""
     for column, known, allowed in (
         ("department", stored.departments, policy.new_departments),
         ("location", stored.locations, policy.new_locations),
     ):
-        if allowed:
-            continue
         named = [(r, getattr(r, column)) for r in records if getattr(r, column)]
         typos = likely_typos([value for _, value in named], known)
+        if allowed:
+            notes.extend(f'New {column} "{value}" looks like "{typos[value.lower()]}"; '
+                         "fix the spelling at the source if it is a typo."
+                         for value in sorted({v for _, v in named if v.lower() in typos}))
+            continue
         for record, value in named:
             if value.lower() in typos:
                 problems.append((record.position, (

@@ -14,6 +14,8 @@ Rules, each applied once below:
   ``FieldMap``: a standard profile key (``title``) or a custom field's label
   or id (``Department``, ``Xf01AB2CD3``). An empty value leaves the stored one;
   a new person with no department gets ``FieldMap.default_department``.
+  Slack's spelling is taken as it is; a new name that looks like a typo of an
+  existing department or location is reported as a warning.
 """
 
 from __future__ import annotations
@@ -219,6 +221,7 @@ async def sync_directory(
     result.added, result.updated, result.unchanged = (changes.created, changes.updated,
                                                       changes.unchanged)
     result.deactivated, result.linked = changes.deactivated, changes.linked
+    result.warnings.extend(changes.notes)
     log.info(result.summary())
     return result
 
