@@ -63,6 +63,21 @@ class ChatPlatform(Protocol):
     identifies_by_email: bool
     limits: RateLimits
 
+    async def start(self) -> None:
+        """Open what requests need (HTTP sessions, the bot's own identity). Called once,
+        inside the event loop, before the first request; calling it again does nothing."""
+        ...
+
+    async def stop(self) -> None:
+        """Close what ``start`` opened. Called once when the process stops."""
+        ...
+
+    async def open_direct(self, account: str) -> str:
+        """The address of a direct conversation with a person, given their account on
+        this platform (``Identity.platform_user_id``), opening it where the platform
+        needs that first. Raises ``Unreachable`` when the account cannot be messaged."""
+        ...
+
     async def send(self, address: str, message: OutboundMessage) -> str:
         """Send to a person or channel; return an opaque reference to the message."""
         ...

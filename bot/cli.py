@@ -89,13 +89,23 @@ def directory_import(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True,
                                 help="CSV with email,name,department[,location,title,timezone,"
                                      "slack_id,telegram_id,teams_id,roles]"),
+    deactivate_missing: bool = typer.Option(
+        False, "--deactivate-missing",
+        help="a full import: deactivate active people who are not in the file"),
+    new_departments: bool = typer.Option(
+        False, "--new-departments",
+        help="accept departments spelled close to existing ones (not typos)"),
+    new_locations: bool = typer.Option(
+        False, "--new-locations",
+        help="accept locations spelled close to existing ones (not typos)"),
 ) -> None:
     """Add or update people from a CSV file. Nothing is written if any row is bad."""
     from announcements.directory import import_csv
 
     db = _database(_settings())
-    result = import_csv(db, file, SystemClock())
-    out.print(result.summary())
+    result = import_csv(db, file, SystemClock(), deactivate_missing=deactivate_missing,
+                        new_departments=new_departments, new_locations=new_locations)
+    out.print(result.summary(), markup=False, soft_wrap=True)
 
 
 @directory_app.command("sync")
@@ -131,6 +141,28 @@ def roles_revoke(email: str, role: str, scope: str = typer.Argument("*")) -> Non
     from announcements.directory import revoke_role
 
     out.print(revoke_role(_database(_settings()), email, role, scope, SystemClock()))
+
+
+@roles_app.command("list")
+@friendly
+def roles_list() -> None:
+    """Who holds which role over which scope."""
+    from rich.table import Table
+
+    from announcements.directory import list_roles
+
+    holders = list_roles(_database(_settings()))
+    if not holders:
+        out.print("Nobody holds a role yet. Grant one with "
+                  "`crier roles grant EMAIL ROLE [SCOPE]`.", markup=False)
+        return
+    table = Table(title=f"Roles ({len(holders)} grants)", title_justify="left")
+    for column in ("Role", "Scope", "Name", "Email"):
+        table.add_column(column)
+    for h in holders:
+        name = h.name if h.active else f"{h.name} (inactive)"
+        table.add_row(h.role, h.scope_text, name, h.email)
+    out.print(table)
 
 
 def _console(settings: Settings, db: Database, user: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import io
+import json
 import random
 from datetime import timedelta
 from pathlib import Path
@@ -522,7 +523,9 @@ def test_an_import_may_not_remove_every_admin(db, clock):
             sam@example.com,Sam,IT,
             kim@example.com,Kim,IT,author:*
         """), clock)
-    assert "take the admin role from everyone" in str(caught.value)
+    assert caught.value.problems == [
+        "this import would take the admin role from Sam <sam@example.com>, the last admin"]
+    assert "crier roles grant EMAIL admin" in str(caught.value)
     assert snapshot(db) == before
 
 
@@ -539,5 +542,11 @@ def test_the_last_admin_cannot_be_revoked_and_changes_are_audited(db, clock):
     grant_role(db, "kim@example.com", "admin", clock=clock)
     assert "Revoked" in revoke_role(db, "sam@example.com", "admin", clock=clock)
     with db.session() as session:
-        actions = [e.action for e in session.exec(select(AuditEvent)).all()]
-    assert actions == ["role_granted", "role_revoked"]
+        events = session.exec(select(AuditEvent).order_by(AuditEvent.id)).all()
+    assert [(e.action, json.loads(e.detail or "{}").get("person")) for e in events] == [
+        ("person_added", "sam@example.com"), ("role_granted", "sam@example.com"),
+        ("person_added", "kim@example.com"),  # the import: every change, with its source
+        ("role_granted", "kim@example.com"), ("role_revoked", "sam@example.com"),
+    ]
+    assert json.loads(events[1].detail or "{}") == {
+        "person": "sam@example.com", "role": "admin", "scope": "*", "source": "csv"}

@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from announcements.linking import create_invite
 from bot.console import ConsolePlatform
 from bot.telegram.cli import telegram_cli
-from bot.telegram.linking import create_invite
 from storage.models import Identity, LinkCode
 from tests.factories import seed
 from tests.fakes.telegram_world import ENG1, ENG2, SECRET, TelegramWorld, linked_world

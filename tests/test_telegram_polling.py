@@ -8,13 +8,13 @@ from collections.abc import Callable
 
 import pytest
 
+from announcements.linking import create_invite
 from announcements.ports import PermanentError
 from announcements.types import Button, OutboundMessage
 from bot.app import build
 from bot.console import ConsolePlatform
 from bot.settings import Settings
 from bot.telegram import plugin
-from bot.telegram.linking import create_invite
 from bot.telegram.platform import MessageRef
 from bot.telegram.render import keyboard, render
 from bot.telegram.server import TelegramServer

@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
-from announcements.ports import Attachment, PermanentError, RateLimits
+from announcements.ports import Attachment, PermanentError, RateLimits, Unreachable
 from announcements.types import OutboundMessage
 
 
@@ -41,6 +41,18 @@ class ConsolePlatform:
         ref = f"m{next(self._ids)}"
         self.inboxes.setdefault(address.lower(), []).append(InboxItem(ref, message))
         return ref
+
+    async def start(self) -> None:
+        """Nothing to open: the inboxes live in memory."""
+
+    async def stop(self) -> None:
+        """Nothing to close."""
+
+    async def open_direct(self, account: str) -> str:
+        """A console inbox is addressed by the person's email."""
+        if not account.strip():
+            raise Unreachable("no console address")
+        return account.strip().lower()
 
     async def send(self, address: str, message: OutboundMessage) -> str:
         if not address:

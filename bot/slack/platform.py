@@ -136,11 +136,26 @@ class SlackPlatform:
             )
             self.client.session = self._session
 
-    async def aclose(self) -> None:
+    async def stop(self) -> None:
+        """Close the connection pool ``start`` opened."""
         if self._session is not None:
             await self._session.close()
         self._session = None
         self.client.session = None
+
+    async def aclose(self) -> None:
+        """``stop``, under the name ``contextlib.aclosing`` and older callers use."""
+        await self.stop()
+
+    async def open_direct(self, account: str) -> str:
+        """The app's DM channel with a Slack user (``conversations.open``)."""
+        if not account:
+            raise Unreachable("no Slack user id")
+        data = await self._call("conversations.open", users=account)
+        channel = (data.get("channel") or {}).get("id")
+        if not channel:
+            raise TransientError(f"Slack: conversations.open gave no channel for {account}")
+        return str(channel)
 
     async def _call(self, method: str, **kwargs: Any) -> dict[str, Any]:
         try:

@@ -5,12 +5,17 @@ Rules, each applied once below:
   (single- and multi-channel) are skipped; so is anyone without an email.
 - People are linked by email (lower case): a known person gets the Slack
   account linked and their details refreshed; an unknown one is added.
+  Slack is the authority on Slack accounts: one linked to another person
+  (whose email changed) moves to the member's email.
 - Deactivated Slack accounts are leavers: their directory person is marked
-  inactive (never deleted: receipts and audit keep pointing at them).
+  inactive (never deleted: receipts and audit keep pointing at them). A sync
+  that would deactivate the last admin is refused and writes nothing.
 - Department, location and title come from profile fields named in
   ``FieldMap``: a standard profile key (``title``) or a custom field's label
   or id (``Department``, ``Xf01AB2CD3``). An empty value leaves the stored one;
   a new person with no department gets ``FieldMap.default_department``.
+  Slack's spelling is taken as it is; a new name that looks like a typo of an
+  existing department or location is reported as a warning.
 """
 
 from __future__ import annotations
@@ -24,12 +29,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import func, select
-from sqlmodel import col
 
 from announcements.clock import Clock
+from announcements.directory import PersonRecord, UpsertPolicy, upsert
+from announcements.directory.records import MAX_LENGTHS
+from announcements.linking import link_verified_email
 from storage.db import Database
-from storage.models import Identity, Person
 
 log = logging.getLogger("crier.slack.sync")
 
@@ -45,8 +50,6 @@ ENV_FIELDS = {
     "location": "CRIER_SLACK_LOCATION_FIELD",
     "title": "CRIER_SLACK_TITLE_FIELD",
 }
-_LENGTHS = {name: Person.__table__.c[name].type.length  # type: ignore[attr-defined]
-            for name in ("name", "department", "location", "title")}
 
 
 @dataclass(frozen=True)
@@ -200,98 +203,41 @@ def _zone(name: object) -> str | None:
 async def sync_directory(
     db: Database, client: AsyncWebClient, clock: Clock, field_map: FieldMap | None = None
 ) -> SyncResult:
-    """Pull the workspace's people into the directory; see the module docstring for rules."""
+    """Pull the workspace's people into the directory; see the module docstring for rules.
+
+    The directory's own rules (the last admin stays, every change is audited,
+    nothing is written when anything is refused) are those of ``upsert.apply``.
+    """
     result = SyncResult()
-    active, leavers = await _read(client, field_map or FieldMap(), result)
-    _write(db, clock, active, leavers, field_map or FieldMap(), result)
+    fields = field_map or FieldMap()
+    active, leavers = await _read(client, fields, result)
+    records = [_record(m) for m in active] + [
+        PersonRecord(email, identities={PLATFORM: user_id}, active=False,
+                     origin=f"Slack user {user_id}") for user_id, email in leavers]
+    policy = UpsertPolicy(source=PLATFORM, default_department=fields.default_department,
+                          owns_platform=PLATFORM, new_departments=True, new_locations=True)
+    changes = await asyncio.to_thread(upsert.apply, db, records, policy, clock,
+                                      subject="the Slack directory", action="this Slack sync")
+    result.added, result.updated, result.unchanged = (changes.created, changes.updated,
+                                                      changes.unchanged)
+    result.deactivated, result.linked = changes.deactivated, changes.linked
+    result.warnings.extend(changes.notes)
     log.info(result.summary())
     return result
 
 
-def _write(db: Database, clock: Clock, active: list[_Member], leavers: list[tuple[str, str]],
-           field_map: FieldMap, result: SyncResult) -> None:
-    now = clock.now()
-    with db.session() as s:
-        people = {p.email.lower(): p for p in s.execute(select(Person)).scalars()}
-        links = list(s.execute(select(Identity).where(col(Identity.platform) == PLATFORM))
-                     .scalars())
-        by_person = {i.person_id: i for i in links}
-        by_user = {i.platform_user_id: i for i in links}
-        for m in active:
-            person = people.get(m.email)
-            if person is None:
-                person = Person(email=m.email, name=_fit("name", m.name),
-                                department=_fit("department", m.values.get(
-                                    "department", field_map.default_department)),
-                                location=_fit("location", m.values.get("location")),
-                                title=_fit("title", m.values.get("title")),
-                                timezone=m.timezone or "UTC", active=True,
-                                created_at=now, updated_at=now)
-                s.add(person)
-                s.flush()
-                people[m.email] = person
-                result.added += 1
-            elif _refresh(person, m, now):
-                result.updated += 1
-            else:
-                result.unchanged += 1
-            assert person.id is not None
-            if _link(s, person.id, m.user_id, by_person, by_user, now):
-                result.linked += 1
-        for user_id, email in leavers:
-            link = by_user.get(user_id)
-            person = people.get(email) if email else None
-            if person is None and link is not None:
-                person = s.get(Person, link.person_id)
-            if person is not None and person.active:
-                person.active = False
-                person.updated_at = now
-                result.deactivated += 1
+def _record(m: _Member) -> PersonRecord:
+    """A member as the directory's neutral record; an empty profile field says nothing."""
+    return PersonRecord(
+        m.email, name=_fit("name", m.name), department=_fit("department", m.values.get(
+            "department")), location=_fit("location", m.values.get("location")),
+        title=_fit("title", m.values.get("title")), timezone=m.timezone,
+        identities={PLATFORM: m.user_id}, origin=f"Slack user {m.user_id} ({m.email})")
 
 
-def _fit(column: str, value: str | None) -> Any:
-    return value[: _LENGTHS[column]] if value else value
-
-
-def _refresh(person: Person, m: _Member, now: Any) -> bool:
-    wanted: dict[str, Any] = {"name": _fit("name", m.name), "active": True}
-    for column in ("department", "location", "title"):
-        if m.values.get(column):
-            wanted[column] = _fit(column, m.values[column])
-    if m.timezone:
-        wanted["timezone"] = m.timezone
-    changed = False
-    for column, value in wanted.items():
-        if getattr(person, column) != value:
-            setattr(person, column, value)
-            changed = True
-    if changed:
-        person.updated_at = now
-    return changed
-
-
-def _link(s: Any, person_id: int, user_id: str, by_person: dict[int, Identity],
-          by_user: dict[str, Identity], now: Any) -> bool:
-    """Make ``user_id`` the person's Slack account; True when that changed anything."""
-    mine = by_person.get(person_id)
-    if mine is not None and mine.platform_user_id == user_id:
-        return False
-    other = by_user.get(user_id)
-    if other is not None:  # the account was linked to someone else (an email changed)
-        s.delete(other)
-        s.flush()
-        by_person.pop(other.person_id, None)
-    if mine is not None:
-        by_user.pop(mine.platform_user_id, None)
-        mine.platform_user_id, mine.address, mine.linked_at = user_id, None, now
-    else:
-        mine = Identity(person_id=person_id, platform=PLATFORM, platform_user_id=user_id,
-                        linked_at=now)
-        s.add(mine)
-    s.flush()
-    by_person[person_id] = mine
-    by_user[user_id] = mine
-    return True
+def _fit(column: str, value: str | None) -> str | None:
+    """Slack allows longer names than the directory keeps: cut to the column's length."""
+    return value[: MAX_LENGTHS[column]] if value else None
 
 
 async def link_by_email(db: Database, client: AsyncWebClient, user_id: str, clock: Clock) -> bool:
@@ -309,22 +255,4 @@ async def link_by_email(db: Database, client: AsyncWebClient, user_id: str, cloc
     if not email or user.get("deleted") or user.get("is_bot") or user.get("is_restricted") \
             or user.get("is_ultra_restricted"):
         return False
-    return await asyncio.to_thread(_link_email, db, email, user_id, clock)
-
-
-def _link_email(db: Database, email: str, user_id: str, clock: Clock) -> bool:
-    with db.session() as s:
-        person = s.execute(select(Person).where(
-            func.lower(col(Person.email)) == email, col(Person.active).is_(True))
-        ).scalar_one_or_none()
-        if person is None or person.id is None:
-            return False
-        taken = s.execute(select(Identity).where(
-            col(Identity.platform) == PLATFORM,
-            (col(Identity.person_id) == person.id) | (col(Identity.platform_user_id) == user_id),
-        )).scalars().first()
-        if taken is not None:
-            return False  # linked to another account already: an admin decides
-        s.add(Identity(person_id=person.id, platform=PLATFORM, platform_user_id=user_id,
-                       linked_at=clock.now()))
-    return True
+    return await asyncio.to_thread(link_verified_email, db, clock, PLATFORM, email, user_id)

@@ -10,10 +10,10 @@ from rich.console import Console
 
 from announcements.clock import SystemClock
 from announcements.errors import CrierError
+from announcements.linking import create_invite
 from announcements.ports import DeliveryError
 from bot.settings import Settings, load_settings
 from bot.telegram.handlers import ALLOWED_UPDATES
-from bot.telegram.linking import create_invite
 from bot.telegram.platform import call, make_bot
 from storage.db import Database, DatabaseUnavailable
 

@@ -26,12 +26,13 @@ from telegram.ext import (
     filters,
 )
 
+from announcements import linking
 from announcements.errors import CrierError
 from announcements.types import OutboundMessage, Person, Purpose, Reply, parse_action
 from bot import grammar
 from bot.app import Runtime
 from bot.router import error_text
-from bot.telegram import linking, render
+from bot.telegram import render
 from bot.telegram.platform import TelegramPlatform
 from storage.events import first_time
 from storage.models import Delivery

@@ -139,6 +139,7 @@ class TelegramPlatform:
                 self._started = True
 
     async def stop(self) -> None:
+        """Close the HTTP clients ``start`` opened."""
         async with self._lock:
             if self._started:
                 await self.bot.shutdown()
@@ -149,6 +150,13 @@ class TelegramPlatform:
         return self.bot.username
 
     # -- ChatPlatform ------------------------------------------------------------
+
+    async def open_direct(self, account: str) -> str:
+        """A private chat's id is the user's id; the person opened it by linking."""
+        chat = _chat(account)
+        if not isinstance(chat, int) or chat <= 0:
+            raise Unreachable(f"Telegram: {account!r} is not a user id")
+        return str(chat)
 
     async def send(self, address: str, message: OutboundMessage) -> str:
         await self.start()

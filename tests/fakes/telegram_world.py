@@ -16,12 +16,12 @@ import httpx
 
 from announcements.clock import ManualClock
 from announcements.delivery.throttle import Throttle
+from announcements.linking import create_invite
 from announcements.ports import ChatPlatform, RateLimits
 from bot.app import Runtime, build
 from bot.server import create_app
 from bot.settings import Settings
 from bot.telegram import make_platform, plugin
-from bot.telegram.linking import create_invite
 from bot.telegram.server import SECRET_HEADER
 from storage.db import Database
 from tests.factories import APPROVER, COMMS, ENG_LEAD, seed

@@ -11,8 +11,12 @@ Rules, each enforced here:
   and an account with 5 wrong codes in an hour must wait.
 - A chat account belongs to one person; linking again replaces the person's
   previous account on that platform.
+- A platform that verifies its members' emails (Slack) links a newcomer by
+  email on first contact, never taking over an existing link.
 
-Nothing here knows Telegram; ``platform`` names the chat platform.
+Nothing here knows a chat platform: ``platform`` names it, and the adapters
+(Telegram today, any platform without a company directory tomorrow) keep only
+their wording and transport.
 """
 
 from __future__ import annotations
@@ -225,3 +229,26 @@ def unlink(db: Database, clock: Clock, platform: str, account: str) -> Person | 
         audit.record(s, now, "unlinked", actor_id=row.person_id, platform=platform,
                      account=account)
         return to_person(person) if person else None
+
+
+def link_verified_email(db: Database, clock: Clock, platform: str, email: str,
+                        account: str) -> bool:
+    """Link ``account`` to the active person with ``email``, for a platform that
+    verifies its members' emails (Slack, Microsoft Entra). Nothing changes when
+    either is linked already: an admin decides. True when a link was made."""
+    now = clock.now()
+    with db.session() as s:
+        person = _person(s, email)
+        if person is None or person.id is None:
+            return False
+        taken = s.execute(select(Identity).where(
+            col(Identity.platform) == platform,
+            (col(Identity.person_id) == person.id) | (col(Identity.platform_user_id) == account),
+        )).scalars().first()
+        if taken is not None:
+            return False
+        s.add(Identity(person_id=person.id, platform=platform, platform_user_id=account,
+                       linked_at=now))
+        audit.record(s, now, "linked", actor_id=person.id, platform=platform, account=account,
+                     via="verified email")
+    return True
