@@ -17,11 +17,15 @@ from rich.console import Console
 
 from announcements.clock import SystemClock
 from announcements.errors import CrierError
+from bot.cli_checks import days_back, output_file
 from bot.settings import Settings, load_settings
 from storage.db import Database, DatabaseUnavailable
 
+# Plain Click help (rich_markup_mode=None, inherited by every sub-command): Typer's
+# Rich panels label each flag `<bool>`, which reads as if it took a value.
 app = typer.Typer(help="Crier: announcements, polls and read receipts in chat.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  rich_markup_mode=None)
 directory_app = typer.Typer(help="The employee directory.", no_args_is_help=True)
 roles_app = typer.Typer(help="Who may author, approve and administer.", no_args_is_help=True)
 report_app = typer.Typer(help="Reports.", no_args_is_help=True)
@@ -175,6 +179,7 @@ def demo(
     from announcements.directory import import_csv
     from storage.models import Person
 
+    output_file(db_file, "--db", "demo.db")
     if fresh and db_file.exists():
         for suffix in ("", "-wal", "-shm"):
             Path(f"{db_file}{suffix}").unlink(missing_ok=True)
@@ -229,13 +234,15 @@ def report_weekly(
     """The weekly summary: deliveries, acknowledgements by department, polls, failures."""
     from announcements.reports import weekly
 
+    days_back(days)
+    if out_file is not None:
+        output_file(out_file)
     db = _database(_settings())
     report = weekly(db, SystemClock().now(), days=days)
     text = report.text()
     if out_file is None:
         out.print(text, markup=False)
         return
-    out_file.parent.mkdir(parents=True, exist_ok=True)
     out_file.write_text(text, encoding="utf-8")
     chart = out_file.with_suffix(".png")
     if report.chart_png:
@@ -259,6 +266,10 @@ def export(
     if what.lower() not in kinds:
         raise CrierError(f"cannot export `{what}`", "Use `crier export receipts` or "
                          "`crier export votes`.")
+    if days is not None:
+        days_back(days)
+    if out_file is not None:
+        output_file(out_file)
     db = _database(_settings())
     since = SystemClock().now() - timedelta(days=days) if days else None
     if out_file is None:
