@@ -328,10 +328,10 @@ def _build(name: str, d: _Draft, text: str, usage: str) -> DraftRequest:
         return DraftRequest(Kind.MESSAGE, text, ack="ack" in d.flags, nudge=nudge, **common)
     if name == "remind":
         if "to" not in d.values:
-            raise GrammarError("`/remind` needs `to:AUDIENCE`", usage)
+            raise GrammarError("a reminder needs `to:AUDIENCE`", usage)
         every = _every(d.values.get("every"), "every")
         if every is None:
-            raise GrammarError("`/remind` needs `every:SCHEDULE`",
+            raise GrammarError("a reminder needs `every:SCHEDULE`",
                                usage + f"\nSchedules: {EVERY_FORMS}.")
         if not text:
             raise GrammarError("the reminder has no text", usage)
