@@ -3,6 +3,12 @@
 Parsing is in two steps. ``parse_when`` checks the words alone (the grammar
 uses it to know where an ``at:`` value ends); ``When.resolve`` turns them into
 an instant in the author's time zone, and refuses a time in the past.
+
+Words that are not a time give None; words shaped like a time that cannot be one
+are a ``CrierError`` naming the word: a clock past 23:59 (``25:00``), a date that
+does not exist or lies outside ``MIN_YEAR``-``MAX_YEAR``, a delay or interval
+longer than ``MAX_DURATION_DAYS``. So every instant computed from a command is a
+date Python and both databases hold.
 """
 
 from __future__ import annotations
@@ -147,7 +153,8 @@ class When:
 
 
 def parse_when(text: str) -> When | None:
-    """Recognise a WHEN phrase; None when the words are not one."""
+    """Recognise a WHEN phrase; None when the words are not one (see the module doc
+    for the words that are an error instead)."""
     raw = " ".join(text.split())
     words = raw.lower().split(" ")
     if not raw:
