@@ -6,9 +6,9 @@ an instant in the author's time zone, and refuses a time in the past.
 
 Words that are not a time give None; words shaped like a time that cannot be one
 are a ``CrierError`` naming the word: a clock past 23:59 (``25:00``), a date that
-does not exist or lies outside ``MIN_YEAR``-``MAX_YEAR``, a delay or interval
-longer than ``MAX_DURATION_DAYS``. So every instant computed from a command is a
-date Python and both databases hold.
+does not exist, a delay or interval longer than ``MAX_DURATION_DAYS``; a date
+outside ``MIN_YEAR``-``MAX_YEAR`` is refused by ``When.resolve``. So every instant
+computed from a command is a date Python and both databases hold.
 """
 
 from __future__ import annotations
@@ -125,13 +125,19 @@ class When:
     at: time | None = None
 
     def resolve(self, now: datetime, tz: str, *, allow_past: bool = False) -> datetime:
-        """The instant meant, in UTC. A time that has passed is an error."""
+        """The instant meant, in UTC. A time that has passed is an error, and so is a
+        date outside ``MIN_YEAR``-``MAX_YEAR`` (checked here, where the forms' dates
+        arrive too)."""
         if self.delay is not None:
             return now + self.delay
         assert self.at is not None
         zi = zone(tz)
         local_now = now.astimezone(zi)
         if self.on_date is not None:
+            if not MIN_YEAR <= self.on_date.year <= MAX_YEAR:
+                raise CrierError(
+                    f"`{self.on_date}` is outside the years {MIN_YEAR}-{MAX_YEAR}",
+                    "Pick a date within the next year, e.g. `tomorrow 09:00`.")
             target_date = self.on_date
         elif self.day == "tomorrow":
             target_date = local_now.date() + timedelta(days=1)
@@ -180,15 +186,12 @@ def parse_when(text: str) -> When | None:
 
 
 def _date(word: str) -> date:
-    """A ``YYYY-MM-DD`` word as a date between ``MIN_YEAR`` and ``MAX_YEAR``."""
+    """A ``YYYY-MM-DD`` word as a date (its year is checked by ``When.resolve``)."""
     try:
         day = date.fromisoformat(word)
     except ValueError:
         raise CrierError(f"`{word}` is not a date", "Write YYYY-MM-DD, e.g. `2026-12-01`.")\
             from None
-    if not MIN_YEAR <= day.year <= MAX_YEAR:
-        raise CrierError(f"`{word}` is outside the years {MIN_YEAR}-{MAX_YEAR}",
-                         "Pick a date within the next year, e.g. `tomorrow 09:00`.")
     return day
 
 
