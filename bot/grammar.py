@@ -23,10 +23,10 @@ is taken.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import re
 import shlex
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypedDict
 
@@ -286,17 +286,24 @@ def _read_value(s: str, pos: int, key: str) -> tuple[str, int]:
                 best_value, best_end = words, cursor
         except CrierError as exc:
             problem = problem or exc
-    if problem is not None and best_value == value and _reads(check, value) is None:
-        raise GrammarError(problem.message, problem.hint)
+    if problem is not None and best_value == value:
+        with contextlib.suppress(CrierError):  # the first word alone is a time: text follows
+            problem = None if check(value) is not None else problem
+        if problem is not None:
+            raise GrammarError(problem.message, problem.hint)
+    if best_value.lower() == "in" and check is parse_when:
+        _refuse_delay(s, end, key)
     return best_value, best_end
 
 
-def _reads(check: Callable[[str], object | None], value: str) -> object | None:
-    """``check(value)``, with an impossible time counting as no time."""
-    try:
-        return check(value)
-    except CrierError:
-        return None
+def _refuse_delay(s: str, pos: int, key: str) -> None:
+    """``at:in`` followed by a word that is no delay: name that word."""
+    while pos < len(s) and s[pos].isspace():
+        pos += 1
+    delay = s[pos:_token_end(s, pos)]
+    if delay:
+        raise GrammarError(f"cannot read `{key}:in {shorten(delay)}` as a delay",
+                           "Write a number and a unit, e.g. `in 10m`, `in 2h` or `in 3d`.")
 
 
 class _Common(TypedDict):
