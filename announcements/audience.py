@@ -115,10 +115,11 @@ def parse_audience(text: str) -> AudienceSpec:
 
 
 def _suggest(name: str, known: list[str]) -> list[str]:
+    """Up to three known names close to ``name`` or containing it, each once."""
     lowered = {k.lower(): k for k in known}
     hits = difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.5)
-    hits += [k for low, k in lowered.items() if name.lower() in low and k not in hits]
-    return [lowered.get(h, h) for h in hits][:3]
+    hits += [low for low in lowered if name.lower() in low and low not in hits]
+    return [lowered[h] for h in hits][:3]
 
 
 def resolve(session: Session, text: str) -> Resolved:
@@ -202,6 +203,10 @@ def _unknown(what: str, name: str, known: list[str], other: list[str]) -> CrierE
     if close:
         shown = ", ".join(f"`loc:{c}`" if what == "location" else f"`{c}`" for c in close)
         hint = f"Did you mean {shown}?"
+        spaced = next((c for c in close if " " in c), None)
+        if spaced is not None:
+            quoted = f'to:"loc:{spaced}"' if what == "location" else f'to:"{spaced}"'
+            hint += f" Put a name with spaces in quotes: {quoted}."
     else:
         listed = ", ".join(sorted(known)[:12])
         hint = f"Known {what}s: {listed}." if listed else f"The directory has no {what}s yet."

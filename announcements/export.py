@@ -27,8 +27,6 @@ from storage.models import Person as PersonRow
 RECEIPT_HEADER = ["announcement_id", "announcement", "email", "name", "department", "location",
                   "acknowledged_at"]
 PENDING_HEADER = ["email", "name", "department", "location", "status", "delivered_at"]
-#: The largest id the database stores (TODO: announcements.limits.MAX_ID once it lands).
-_MAX_ID = 2**63 - 1
 #: A copy's status as the follow-up list names it.
 PENDING_STATUS = {DeliveryStatus.PENDING.value: "not delivered yet",
                   DeliveryStatus.SENDING.value: "not delivered yet",
@@ -96,18 +94,6 @@ def export_votes(db: Database, out: TextIO, since: datetime | None = None) -> in
                 writer.writerow([poll.id, poll.text, label, email, name, dept, 1, at.isoformat()])
                 n += 1
     return n
-
-
-def parse_id(text: str) -> int:
-    """An announcement number as typed, or a ``CrierError`` that says what to type."""
-    hint = "Type the number `/crier list` shows, e.g. `crier export pending 12`."
-    try:
-        value = int(text.strip().lstrip("#"))
-    except ValueError:
-        raise CrierError(f"`{text}` is not an announcement number", hint) from None
-    if not 0 < value <= _MAX_ID:
-        raise NotFound(f"there is no announcement #{value}", hint)
-    return value
 
 
 def check_follow_up(db: Database, announcement_id: int) -> None:

@@ -31,3 +31,20 @@ TELEGRAM_CALLBACK_BYTES = 64
 #: Rejection reasons and category names.
 MAX_REASON_CHARS = 500
 MAX_CATEGORY_CHARS = 60
+
+#: Largest announcement or button id: ids are INTEGER columns, 32-bit signed on
+#: PostgreSQL (SQLite's are 64-bit), so a larger id cannot exist and cannot even be
+#: compared there ("integer out of range"). Raise it with a migration to BIGINT.
+MAX_ID = 2**31 - 1
+
+#: Longest delay, duration or repeat interval a command may ask for (``at:in …``,
+#: ``remind:``, ``every:``): a year is beyond any announcement's useful life and
+#: keeps every date Crier computes far inside what Python and the databases hold.
+MAX_DURATION_DAYS = 366
+#: Dates a command may name (``at:2026-12-01 09:00``): from 2000 to 2100.
+MIN_YEAR = 2000
+MAX_YEAR = 2100
+
+#: ``crier report --days`` and ``crier export --days``: at most ten years back,
+#: far more than any database here holds and far inside what dates can hold.
+MAX_REPORT_DAYS = 3660

@@ -3,6 +3,12 @@
 Parsing is in two steps. ``parse_when`` checks the words alone (the grammar
 uses it to know where an ``at:`` value ends); ``When.resolve`` turns them into
 an instant in the author's time zone, and refuses a time in the past.
+
+Words that are not a time give None; words shaped like a time that cannot be one
+are a ``CrierError`` naming the word: a clock past 23:59 (``25:00``), a date that
+does not exist, a delay or interval longer than ``MAX_DURATION_DAYS``; a date
+outside ``MIN_YEAR``-``MAX_YEAR`` is refused by ``When.resolve``. So every instant
+computed from a command is a date Python and both databases hold.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from announcements.errors import CrierError
+from announcements.limits import MAX_DURATION_DAYS, MAX_YEAR, MIN_YEAR
 
 WHEN_FORMS = (
     "`2026-12-01 09:00`, `09:00`, `9am`, `tomorrow 9am`, `mon 09:00`, `in 10m`, `in 30s`"
@@ -29,8 +36,12 @@ _UNITS = {"s": 1, "sec": 1, "secs": 1, "second": 1, "seconds": 1,
           "h": 3600, "hr": 3600, "hrs": 3600, "hour": 3600, "hours": 3600,
           "d": 86400, "day": 86400, "days": 86400, "w": 604800, "week": 604800,
           "weeks": 604800}
-_CLOCK = re.compile(r"^(\d{1,2})(?::(\d{2}))?\s*(am|pm)?$")
-_DURATION = re.compile(r"^(\d+)\s*([a-z]+)$")
+# ASCII digits only: "²" or "٣" are digits to Unicode but no clock or count.
+_CLOCK = re.compile(r"^(\d{1,2})(?::(\d{2}))?\s*(am|pm)?$", re.ASCII)
+_CLOCK_LIKE = re.compile(r"^\d+(:\d+)+\s*(am|pm)?$|^\d+\s*(am|pm)$", re.ASCII)
+_DURATION = re.compile(r"^(\d+)\s*([a-z]+)$", re.ASCII)
+_ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$", re.ASCII)
+MAX_DURATION = timedelta(days=MAX_DURATION_DAYS)
 
 
 def zone(name: str) -> ZoneInfo:
@@ -45,28 +56,62 @@ def zone(name: str) -> ZoneInfo:
 
 def parse_clock(text: str) -> time | None:
     """``09:00``, ``9:30``, ``9am``, ``5:15pm`` -> time; None if it is not a clock time."""
-    m = _CLOCK.match(text.strip().lower())
+    try:
+        return _clock(text)
+    except CrierError:
+        return None
+
+
+def _clock(text: str) -> time | None:
+    """Like ``parse_clock``, but a word shaped like a clock time that no clock shows
+    (``25:00``, ``13pm``) is an error naming that word."""
+    word = text.strip().lower()
+    m = _CLOCK.match(word)
     if not m:
+        if _CLOCK_LIKE.match(word):
+            raise _bad_clock(text.strip())
         return None
     hour, minute, half = int(m.group(1)), int(m.group(2) or 0), m.group(3)
     if m.group(2) is None and half is None:
         return None  # a bare number is not a time
     if half:
         if not 1 <= hour <= 12:
-            return None
+            raise _bad_clock(text.strip())
         hour = hour % 12 + (12 if half == "pm" else 0)
     if hour > 23 or minute > 59:
-        return None
+        raise _bad_clock(text.strip())
     return time(hour, minute)
 
 
+def _bad_clock(word: str) -> CrierError:
+    return CrierError(
+        f"`{shorten(word)}` is not a time of day",
+        "Write hours 0-23 and minutes 00-59, e.g. `09:00`, `17:30` or `9am`.",
+    )
+
+
 def parse_duration(text: str) -> timedelta | None:
-    """``10m``, ``30s``, ``2 hours``, ``24h`` -> timedelta; None otherwise."""
+    """``10m``, ``30s``, ``2 hours``, ``24h`` -> timedelta; None otherwise.
+
+    A duration is at most ``MAX_DURATION_DAYS`` long; a longer one is an error.
+    """
     m = _DURATION.match(text.strip().lower())
     if not m or m.group(2) not in _UNITS:
         return None
-    seconds = int(m.group(1)) * _UNITS[m.group(2)]
+    digits = m.group(1).lstrip("0") or "0"
+    # Compare digit counts first: a thousand-digit number never reaches int().
+    if len(digits) > 12 or int(digits) * _UNITS[m.group(2)] > MAX_DURATION.total_seconds():
+        raise CrierError(
+            f"`{shorten(text.strip())}` is longer than {MAX_DURATION_DAYS} days",
+            f"Use at most a year, e.g. `30d`, `12 weeks` or `{MAX_DURATION_DAYS}d`.",
+        )
+    seconds = int(digits) * _UNITS[m.group(2)]
     return timedelta(seconds=seconds) if seconds > 0 else None
+
+
+def shorten(text: str, limit: int = 40) -> str:
+    """``text`` cut to ``limit`` characters for an error message, with an ellipsis."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @dataclass(frozen=True)
@@ -80,13 +125,19 @@ class When:
     at: time | None = None
 
     def resolve(self, now: datetime, tz: str, *, allow_past: bool = False) -> datetime:
-        """The instant meant, in UTC. A time that has passed is an error."""
+        """The instant meant, in UTC. A time that has passed is an error, and so is a
+        date outside ``MIN_YEAR``-``MAX_YEAR`` (checked here, where the forms' dates
+        arrive too)."""
         if self.delay is not None:
             return now + self.delay
         assert self.at is not None
         zi = zone(tz)
         local_now = now.astimezone(zi)
         if self.on_date is not None:
+            if not MIN_YEAR <= self.on_date.year <= MAX_YEAR:
+                raise CrierError(
+                    f"`{self.on_date}` is outside the years {MIN_YEAR}-{MAX_YEAR}",
+                    "Pick a date within the next year, e.g. `tomorrow 09:00`.")
             target_date = self.on_date
         elif self.day == "tomorrow":
             target_date = local_now.date() + timedelta(days=1)
@@ -108,7 +159,8 @@ class When:
 
 
 def parse_when(text: str) -> When | None:
-    """Recognise a WHEN phrase; None when the words are not one."""
+    """Recognise a WHEN phrase; None when the words are not one (see the module doc
+    for the words that are an error instead)."""
     raw = " ".join(text.split())
     words = raw.lower().split(" ")
     if not raw:
@@ -117,21 +169,30 @@ def parse_when(text: str) -> When | None:
         delay = parse_duration("".join(words[1:]))
         return When(raw, delay=delay) if delay else None
     if len(words) == 1:
-        at = parse_clock(words[0])
+        at = _clock(words[0])
         return When(raw, at=at) if at else None
     if len(words) == 2:
         head, tail = words
-        at = parse_clock(tail)
+        is_date = bool(_ISO_DATE.match(head))
+        if not (is_date or head in ("today", "tomorrow") or head in _DAY_ALIASES):
+            return None
+        at = _clock(tail)
         if at is None:
             return None
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", head):
-            try:
-                return When(raw, on_date=date.fromisoformat(head), at=at)
-            except ValueError:
-                return None
-        if head in ("today", "tomorrow") or head in _DAY_ALIASES:
-            return When(raw, day=head, at=at)
+        if is_date:
+            return When(raw, on_date=_date(head), at=at)
+        return When(raw, day=head, at=at)
     return None
+
+
+def _date(word: str) -> date:
+    """A ``YYYY-MM-DD`` word as a date (its year is checked by ``When.resolve``)."""
+    try:
+        day = date.fromisoformat(word)
+    except ValueError:
+        raise CrierError(f"`{word}` is not a date", "Write YYYY-MM-DD, e.g. `2026-12-01`.")\
+            from None
+    return day
 
 
 def require_when(text: str, option: str = "at") -> When:
@@ -168,9 +229,7 @@ def parse_every(text: str) -> Every | None:
             return None
         return Every(raw, interval=interval)
     if len(words) == 2:
-        head, at = words[0], parse_clock(words[1])
-        if at is None:
-            return None
+        head = words[0]
         if head in _DAY_ALIASES:
             dow = DAYS[_DAY_ALIASES[head]]
         elif head in ("weekday", "weekdays"):
@@ -178,6 +237,9 @@ def parse_every(text: str) -> Every | None:
         elif head in ("daily", "day", "everyday"):
             dow = "*"
         else:
+            return None
+        at = _clock(words[1])
+        if at is None:
             return None
         return Every(raw, cron=f"{at.minute} {at.hour} * * {dow}")
     if len(words) == 5 and all(re.fullmatch(r"[\d*/,\-a-z]+", w) for w in words):

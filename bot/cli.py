@@ -17,11 +17,15 @@ from rich.console import Console
 
 from announcements.clock import SystemClock
 from announcements.errors import CrierError
+from bot.cli_checks import days_back, output_file
 from bot.settings import Settings, load_settings
 from storage.db import Database, DatabaseUnavailable
 
+# Plain Click help (rich_markup_mode=None, inherited by every sub-command): Typer's
+# Rich panels label each flag `<bool>`, which reads as if it took a value.
 app = typer.Typer(help="Crier: announcements, polls and read receipts in chat.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  rich_markup_mode=None)
 directory_app = typer.Typer(help="The employee directory.", no_args_is_help=True)
 roles_app = typer.Typer(help="Who may author, approve and administer.", no_args_is_help=True)
 report_app = typer.Typer(help="Reports.", no_args_is_help=True)
@@ -207,6 +211,7 @@ def demo(
     from announcements.directory import import_csv
     from storage.models import Person
 
+    output_file(db_file, "--db", "demo.db")
     if fresh and db_file.exists():
         for suffix in ("", "-wal", "-shm"):
             Path(f"{db_file}{suffix}").unlink(missing_ok=True)
@@ -263,13 +268,15 @@ def report_weekly(
     from announcements.reports import weekly
     from bot.console.render import report as console_report
 
+    days_back(days)
+    if out_file is not None:
+        output_file(out_file)
     db = _database(_settings())
     report = weekly(db, SystemClock().now(), days=days, chart=out_file is not None)
     view = report_view.build(report)
     if out_file is None:
         out.print(console_report(view), markup=False)
         return
-    out_file.parent.mkdir(parents=True, exist_ok=True)
     chart = out_file.with_suffix(".png")
     if report.chart_png:
         chart.write_bytes(report.chart_png)
@@ -301,10 +308,17 @@ def export(
         raise CrierError("`crier export pending` needs an announcement number; the others "
                          "take none", "Type e.g. `crier export pending 12` or "
                          "`crier export receipts`.")
+    if days is not None:
+        days_back(days)
+    if out_file is not None:
+        output_file(out_file)
     db = _database(_settings())
     since = SystemClock().now() - timedelta(days=days) if days else None
     if announcement is not None:
-        ann_id = exports.parse_id(announcement)
+        from bot.grammar import parse_id
+
+        ann_id = parse_id(announcement, usage=(
+            "Type the number `/crier list` shows, e.g. `crier export pending 12`."))
         exports.check_follow_up(db, ann_id)  # a bad number opens no file
         kinds["pending"] = partial(exports.export_pending, announcement_id=ann_id)
     if out_file is None:

@@ -2,9 +2,17 @@
 
     /announce [to:AUDIENCE] [at:WHEN] [ack] [urgent] [local] [remind:EVERY] TEXT
     /poll [to:AUDIENCE] [at:WHEN] [closes:WHEN] [multi] [anonymous] "Question?" "Option" ...
-    /remind to:AUDIENCE every:SCHEDULE TEXT
+    /crier remind to:AUDIENCE every:SCHEDULE TEXT
     /crier help | status [ID] | list | cancel ID | recall ID | edit ID TEXT
            | report [weekly] | report subscribe | optout CATEGORY | optin CATEGORY | whoami
+
+Every command is reachable under ``/crier`` (``/crier announce …``, ``/crier poll …``,
+``/crier remind …``); ``/announce``, ``/poll`` and ``/remind`` are shortcuts, and a
+platform registers only the shortcuts that are not its own built-in commands
+(``SLACK_SHORTCUTS``: Slack keeps ``/remind`` for itself).
+
+Numbers are read here, once: an announcement id is ASCII digits from 1 to
+``MAX_ID``; durations, intervals and dates are bounded by ``announcements.timespec``.
 
 Options come first; the first word that is not an option starts the text, which
 is kept exactly as typed. Option values with spaces may be quoted
@@ -15,6 +23,7 @@ is taken.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import re
 import shlex
@@ -22,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import TypedDict
 
 from announcements.errors import CrierError
+from announcements.limits import MAX_ID
 from announcements.timespec import (
     EVERY_FORMS,
     WHEN_FORMS,
@@ -29,6 +39,7 @@ from announcements.timespec import (
     When,
     parse_every,
     parse_when,
+    shorten,
 )
 from announcements.types import DraftRequest, Kind
 
@@ -36,10 +47,22 @@ USAGE = {
     "announce": "/announce [to:AUDIENCE] [at:WHEN] [ack] [urgent] [local] [remind:EVERY] TEXT",
     "poll": '/poll [to:AUDIENCE] [at:WHEN] [closes:WHEN] [multi] [anonymous] "Question?" '
     '"Option" "Option" ...',
-    "remind": "/remind to:AUDIENCE every:SCHEDULE TEXT",
+    "remind": "/crier remind to:AUDIENCE every:SCHEDULE TEXT",
     "crier": "/crier help | status [ID] | list | cancel ID | recall ID | edit ID TEXT | "
-    "report [weekly] | report subscribe | optout CATEGORY | optin CATEGORY | whoami",
+    "report [weekly] | report subscribe | optout CATEGORY | optin CATEGORY | whoami | "
+    "announce … | poll … | remind …",
 }
+
+#: Slack's own slash commands (Slack Help Center, "Use built-in slash commands"):
+#: an app cannot take these names, so Crier registers no shortcut among them.
+SLACK_BUILT_IN = frozenset({
+    "active", "apps", "archive", "away", "call", "collapse", "dm", "expand", "feed",
+    "feedback", "invite", "invite_people", "join", "kick", "leave", "me", "msg", "mute",
+    "open", "prefs", "remind", "remove", "rename", "search", "shortcuts", "shrug", "star",
+    "status", "topic", "who",
+})
+#: The slash commands Crier's Slack app registers (manifest.yml lists exactly these).
+SLACK_SHORTCUTS = tuple(name for name in USAGE if name not in SLACK_BUILT_IN)
 
 #: Which ``key:`` options and bare flags each command takes.
 OPTIONS = {
@@ -52,6 +75,7 @@ _OPTION_LIKE = re.compile(r"^([a-z]{1,12}):(\S.*)?$")
 
 CRIER_SUBCOMMANDS = (
     "help", "status", "list", "cancel", "recall", "edit", "report", "optout", "optin", "whoami",
+    *OPTIONS,  # /crier announce|poll|remind: read as the drafting commands
 )
 _SMART_QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2018": "'",
                                "\u2019": "'"})
@@ -81,14 +105,21 @@ class CrierCommand:
 Command = DraftRequest | CrierCommand | OpenForm
 
 
-def parse_id(token: str, sub: str = "status") -> int:
-    raw = token.lstrip("#")
-    if not raw.isdigit():
+def parse_id(token: str, sub: str = "status", usage: str | None = None) -> int:
+    """An announcement number: ASCII digits (``#`` in front allowed), 1 to ``MAX_ID``."""
+    raw = token.removeprefix("#")
+    usage = usage or (
+        f"Usage: /crier {sub} ID, e.g. /crier {sub} 12 (the #number in `/crier list`)")
+    if not (raw.isascii() and raw.isdigit()):
+        raise GrammarError(f"`{shorten(token)}` is not an announcement number", usage)
+    digits = raw.lstrip("0")
+    # Compare lengths first: a thousand-digit token never reaches int().
+    if not digits or len(digits) > len(str(MAX_ID)) or int(digits) > MAX_ID:
         raise GrammarError(
-            f"`{token}` is not an announcement number",
-            f"Usage: /crier {sub} ID, e.g. /crier {sub} 12",
+            f"`{shorten(token)}` is not an announcement number: they run from 1 to {MAX_ID}",
+            usage,
         )
-    return int(raw)
+    return int(digits)
 
 
 def parse(line: str) -> Command:
@@ -96,20 +127,31 @@ def parse(line: str) -> Command:
     line = line.strip().translate(_SMART_QUOTES)
     if line.startswith("/"):
         line = line[1:]
-    name, _, rest = line.partition(" ")
+    name, rest = _split_word(line)
     name = name.lower()
     if name not in USAGE:
         close = difflib.get_close_matches(name, list(USAGE), n=1)
         hint = f"Did you mean /{close[0]}? " if close else ""
         raise GrammarError(
-            f"unknown command `/{name}`",
-            hint + "Commands: /announce, /poll, /remind, /crier help.",
+            f"unknown command `/{shorten(name)}`",
+            hint + "Commands: /announce, /poll, /crier remind, /crier help.",
         )
     if name == "crier":
-        return _parse_crier(rest)
+        sub, after = _split_word(rest.strip())
+        if sub.lower() not in OPTIONS:
+            return _parse_crier(rest)
+        name, rest = sub.lower(), after
     if not rest.strip() and name == "announce":
         return OpenForm(Kind.MESSAGE)
     return _parse_draft(name, rest)
+
+
+def _split_word(text: str) -> tuple[str, str]:
+    """The first word and the rest after one whitespace character."""
+    for i, c in enumerate(text):
+        if c.isspace():
+            return text[:i], text[i + 1:]
+    return text, ""
 
 
 def _parse_crier(rest: str) -> CrierCommand:
@@ -120,7 +162,8 @@ def _parse_crier(rest: str) -> CrierCommand:
     if sub not in CRIER_SUBCOMMANDS:
         close = difflib.get_close_matches(sub, CRIER_SUBCOMMANDS, n=1)
         hint = f"Did you mean `/crier {close[0]}`? " if close else ""
-        raise GrammarError(f"unknown subcommand `{words[0]}`", hint + "Usage: " + USAGE["crier"])
+        raise GrammarError(f"unknown subcommand `{shorten(words[0])}`",
+                           hint + "Usage: " + USAGE["crier"])
     args = tuple(words[1:])
     needs_id = {"cancel", "recall", "edit"}
     if sub in needs_id and not args:
@@ -139,7 +182,8 @@ def _parse_crier(rest: str) -> CrierCommand:
         )
     if sub == "report" and args and args[0].lower() not in ("weekly", "subscribe", "unsubscribe"):
         raise GrammarError(
-            f"unknown report `{args[0]}`", "Usage: /crier report [weekly] | report subscribe"
+            f"unknown report `{shorten(args[0])}`",
+            "Usage: /crier report [weekly] | report subscribe"
         )
     return CrierCommand(sub, args, text)
 
@@ -223,10 +267,13 @@ def _read_value(s: str, pos: int, key: str) -> tuple[str, int]:
         return value.replace('"', "").strip("'").strip(), end
     if key not in _TIME_KEYS:
         return value, end
-    # Time values may span words: take the longest run that parses.
+    # Time values may span words: take the longest run that parses. A run that
+    # reads as an impossible time (`tomorrow 25:00`, `in 9999d`) is remembered, and
+    # is the error when the first word is no time on its own.
     check = parse_when if key in ("at", "closes") else parse_every
     best_value, best_end = value, end
     cursor, words = end, value
+    problem: CrierError | None = None
     for _ in range(_TIME_KEYS[key] - 1):
         while cursor < len(s) and s[cursor].isspace():
             cursor += 1
@@ -235,9 +282,29 @@ def _read_value(s: str, pos: int, key: str) -> tuple[str, int]:
         nxt = _token_end(s, cursor)
         words = words + " " + s[cursor:nxt]
         cursor = nxt
-        if check(words) is not None:
-            best_value, best_end = words, cursor
+        try:
+            if check(words) is not None:
+                best_value, best_end = words, cursor
+        except CrierError as exc:
+            problem = problem or exc
+    if problem is not None and best_value == value:
+        with contextlib.suppress(CrierError):  # the first word alone is a time: text follows
+            problem = None if check(value) is not None else problem
+        if problem is not None:
+            raise GrammarError(problem.message, problem.hint)
+    if best_value.lower() == "in" and check is parse_when:
+        _refuse_delay(s, end, key)
     return best_value, best_end
+
+
+def _refuse_delay(s: str, pos: int, key: str) -> None:
+    """``at:in`` followed by a word that is no delay: name that word."""
+    while pos < len(s) and s[pos].isspace():
+        pos += 1
+    delay = s[pos:_token_end(s, pos)]
+    if delay:
+        raise GrammarError(f"cannot read `{key}:in {shorten(delay)}` as a delay",
+                           "Write a number and a unit, e.g. `in 10m`, `in 2h` or `in 3d`.")
 
 
 class _Common(TypedDict):
@@ -269,10 +336,10 @@ def _build(name: str, d: _Draft, text: str, usage: str) -> DraftRequest:
         return DraftRequest(Kind.MESSAGE, text, ack="ack" in d.flags, nudge=nudge, **common)
     if name == "remind":
         if "to" not in d.values:
-            raise GrammarError("`/remind` needs `to:AUDIENCE`", usage)
+            raise GrammarError("a reminder needs `to:AUDIENCE`", usage)
         every = _every(d.values.get("every"), "every")
         if every is None:
-            raise GrammarError("`/remind` needs `every:SCHEDULE`",
+            raise GrammarError("a reminder needs `every:SCHEDULE`",
                                usage + f"\nSchedules: {EVERY_FORMS}.")
         if not text:
             raise GrammarError("the reminder has no text", usage)
@@ -284,6 +351,11 @@ def _build(name: str, d: _Draft, text: str, usage: str) -> DraftRequest:
         raise GrammarError("a quote in the poll is not closed", usage) from None
     if not parts:
         raise GrammarError("the poll has no question", usage)
+    if text[0] not in "\"'" and len(parts) > 1 and not parts[0].endswith("?"):
+        raise GrammarError(
+            "put the poll's question and each option in quotes",
+            "Type e.g. " + _quoted_poll(name, text),
+        )
     question, options = parts[0], tuple(o.strip() for o in parts[1:])
     return DraftRequest(
         Kind.POLL,
@@ -296,12 +368,23 @@ def _build(name: str, d: _Draft, text: str, usage: str) -> DraftRequest:
     )
 
 
+def _quoted_poll(name: str, text: str) -> str:
+    """The quoted form of an unquoted poll: the question runs to its first ``?``."""
+    words = text.split()
+    ends = [i for i, w in enumerate(words) if w.endswith("?")]
+    cut = ends[0] + 1 if ends else 1
+    question, options = " ".join(words[:cut]), words[cut:] or ["Option", "Option"]
+    line = f'/{name} "{question}" ' + " ".join(f'"{o}"' for o in options)
+    return shorten(line, 200)
+
+
 def _when(value: str | None, key: str) -> When | None:
     if value is None:
         return None
     when = parse_when(value)
     if when is None:
-        raise GrammarError(f"cannot read `{key}:{value}` as a time", f"Write one of {WHEN_FORMS}.")
+        raise GrammarError(f"cannot read `{key}:{shorten(value)}` as a time",
+                           f"Write one of {WHEN_FORMS}.")
     return when
 
 
@@ -310,6 +393,6 @@ def _every(value: str | None, key: str) -> Every | None:
         return None
     every = parse_every(value)
     if every is None:
-        raise GrammarError(f"cannot read `{key}:{value}` as a schedule",
+        raise GrammarError(f"cannot read `{key}:{shorten(value)}` as a schedule",
                            f"Write one of {EVERY_FORMS}.")
     return every

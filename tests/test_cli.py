@@ -95,6 +95,7 @@ async def test_report_and_exports(db, clock, db_url, tmp_path: Path):
     await chat.click("sales2@example.com", f"vote:{poll}:1")
 
     out = tmp_path / "reports" / "report.md"
+    out.parent.mkdir()
     result = crier(db_url, "report", "weekly", "--out", str(out))
     assert result.exit_code == 0, result.output
     assert "Acknowledged: 1 of 4 asked" in out.read_text(encoding="utf-8")

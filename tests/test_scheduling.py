@@ -188,7 +188,7 @@ async def test_poll_reminds_non_voters_then_closes(chat, clock):
 
 @pytest.mark.parametrize("line, words", [
     ("/announce at:someday Hello", "cannot read `at:someday` as a time"),
-    ("/announce at:25:00 Hello", "cannot read"),
+    ("/announce at:25:00 Hello", "`25:00` is not a time of day"),
     ("/remind to:Sales every:fortnightly Hi", "cannot read `every:fortnightly` as a schedule"),
     ("/remind to:Sales every:0 9 31 2 * Hi", "never fires"),
     ("/announce at:2026-11-01 09:00 Hello", "is in the past"),

@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import yaml
 
+from bot.grammar import SLACK_BUILT_IN, SLACK_SHORTCUTS, parse
 from bot.slack.app import COMMANDS
 from tests.fakes.slack_api import FakeSlackAPI
 
@@ -23,7 +24,9 @@ def manifest() -> dict:
 def test_manifest_points_everything_at_the_one_endpoint():
     m = manifest()
     commands = m["features"]["slash_commands"]
-    assert tuple(c["command"] for c in commands) == COMMANDS
+    registered = tuple(c["command"] for c in commands)
+    assert registered == tuple(f"/{name}" for name in SLACK_SHORTCUTS)
+    assert set(registered) <= set(COMMANDS)  # the app listens for each one
     for c in commands:
         assert c["url"] == EVENTS_URL
         assert c["description"] and c["usage_hint"]
@@ -35,6 +38,18 @@ def test_manifest_points_everything_at_the_one_endpoint():
     assert settings["socket_mode_enabled"] is False
     home = m["features"]["app_home"]
     assert home["home_tab_enabled"] and home["messages_tab_enabled"]
+
+
+def test_no_command_takes_a_slack_built_in_name_and_all_are_under_crier():
+    registered = [c["command"] for c in manifest()["features"]["slash_commands"]]
+    assert registered == ["/announce", "/poll", "/crier"]
+    assert not {name.lstrip("/") for name in registered} & SLACK_BUILT_IN
+    assert "remind" in SLACK_BUILT_IN  # Slack's own /remind would never reach Crier
+    # What the shortcuts do, and /remind, all work typed after /crier.
+    assert parse("/crier remind to:Sales every:mon 09:00 Timesheets") == parse(
+        "/remind to:Sales every:mon 09:00 Timesheets")
+    assert parse('/crier poll "Lunch?" "Pizza" "Sushi"') == parse('/poll "Lunch?" "Pizza" "Sushi"')
+    assert parse("/crier announce to:Sales ack Hello") == parse("/announce to:Sales ack Hello")
 
 
 def test_every_scope_is_explained_in_the_readme_section():

@@ -180,7 +180,9 @@ async def test_the_authors_progress_message_is_updated_in_place(db, clock):
 
 
 async def test_every_command_answers_only_the_person_who_typed_it(slack):
-    reminder = await slack.command(CASEY, "/remind", "to:Engineering every:mon 09:00 Timesheets")
+    # /remind is Slack's own command: reminders are typed after /crier.
+    reminder = await slack.command(CASEY, "/crier",
+                                   "remind to:Engineering every:mon 09:00 Timesheets")
     assert "Preview of Reminder #1" in reminder.text and "Sends: every mon 09:00" in reminder.text
     helped = await slack.command(ERIN, "/crier", "")
     assert "/announce [to:AUDIENCE]" in helped.text and "/crier help" in helped.text
