@@ -282,7 +282,13 @@ _mount_optional()
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except CrierError as exc:  # a bad setting met by a command outside ``friendly``
+        err.print(f"✗ {exc.message}", soft_wrap=True, markup=False)
+        if exc.hint:
+            err.print(exc.hint, soft_wrap=True, markup=False)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":
