@@ -17,6 +17,7 @@ from rich.console import Console
 
 from announcements.clock import SystemClock
 from announcements.errors import CrierError
+from bot.logs import configure_logging, install_redaction, uvicorn_options
 from bot.settings import Settings, load_settings
 from storage.db import Database, DatabaseUnavailable
 
@@ -59,7 +60,9 @@ def friendly(fn: Callable[P, R]) -> Callable[P, R]:
 
 
 def _settings() -> Settings:
-    return load_settings()
+    settings = load_settings()
+    install_redaction(settings.secrets())
+    return settings
 
 
 def _database(settings: Settings, migrate: bool = True) -> Database:
@@ -206,17 +209,16 @@ def serve(
     from bot.serve import build_server
 
     settings = _settings()
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    configure_logging(settings)
     db = _database(settings)
     server_app, enabled = build_server(settings, db, telegram_polling=telegram_polling)
+    log = logging.getLogger("crier")  # in CRIER_LOG_FORMAT, like every line of serve
     if not enabled:
-        err.print("No chat platform is configured: set SLACK_BOT_TOKEN and "
-                  "SLACK_SIGNING_SECRET, or TELEGRAM_BOT_TOKEN (see README).")
+        log.warning("No chat platform is configured: set SLACK_BOT_TOKEN and "
+                    "SLACK_SIGNING_SECRET, or TELEGRAM_BOT_TOKEN (see README).")
     else:
-        err.print(f"Platforms on: {', '.join(enabled)}")
-    uvicorn.run(server_app, host=host, port=port, log_level=settings.log_level.lower())
+        log.info("Platforms on: %s", ", ".join(enabled))
+    uvicorn.run(server_app, host=host, port=port, **uvicorn_options(settings))
 
 
 @report_app.command("weekly")
