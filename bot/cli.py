@@ -221,6 +221,18 @@ def serve(
     uvicorn.run(server_app, host=host, port=port, **uvicorn_options(settings))
 
 
+@app.command("backup")
+@friendly
+def backup_command(
+    file: Path = typer.Argument(..., dir_okay=False, help="where to write the copy"),
+) -> None:
+    """A consistent copy of the SQLite database, safe while Crier runs (PostgreSQL: the
+    pg_dump line to use)."""
+    from bot.backup import backup
+
+    out.print(backup(_settings().database_url, file).summary(), soft_wrap=True, markup=False)
+
+
 @report_app.command("weekly")
 @friendly
 def report_weekly(
