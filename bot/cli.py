@@ -221,6 +221,23 @@ def serve(
     uvicorn.run(server_app, host=host, port=port, **uvicorn_options(settings))
 
 
+@app.command()
+@friendly
+def doctor() -> None:
+    """Check this installation: configuration, database, platform credentials, public URLs;
+    one line each, and what to fix (exit status 1 when something must be fixed)."""
+    from bot.doctor import FIX, configuration, diagnose
+
+    settings = _settings()
+    for line in configuration(settings):
+        out.print(line, soft_wrap=True, markup=False)
+    findings = diagnose(settings)
+    for finding in findings:
+        out.print(finding.line(), soft_wrap=True, markup=False)
+    if any(f.mark == FIX for f in findings):
+        raise typer.Exit(1)
+
+
 @app.command("backup")
 @friendly
 def backup_command(
