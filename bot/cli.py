@@ -201,6 +201,9 @@ def serve(
     port: int = typer.Option(8000, help="port to listen on"),
     telegram_polling: bool = typer.Option(
         False, "--telegram-polling", help="poll Telegram instead of receiving its webhook"),
+    slack_socket_mode: bool = typer.Option(
+        False, "--slack-socket-mode",
+        help="receive Slack over a WebSocket (SLACK_APP_TOKEN): no public URL needed"),
 ) -> None:
     """The HTTP server (Slack, Telegram and Teams webhooks, /healthz, /metrics) with the
     delivery workers and the scheduler."""
@@ -209,9 +212,15 @@ def serve(
     from bot.serve import build_server
 
     settings = _settings()
+    if slack_socket_mode and not (settings.slack_enabled and settings.slack_app_token):
+        raise CrierError("--slack-socket-mode needs SLACK_APP_TOKEN, SLACK_BOT_TOKEN and "
+                         "SLACK_SIGNING_SECRET",
+                         "Create an app-level token (xapp-…) with connections:write under "
+                         "Basic Information → App-Level Tokens; see docs/slack.md.")
     configure_logging(settings)
     db = _database(settings)
-    server_app, enabled = build_server(settings, db, telegram_polling=telegram_polling)
+    server_app, enabled = build_server(settings, db, telegram_polling=telegram_polling,
+                                       slack_socket_mode=slack_socket_mode)
     log = logging.getLogger("crier")  # in CRIER_LOG_FORMAT, like every line of serve
     if not enabled:
         log.warning("No chat platform is configured: set SLACK_BOT_TOKEN and "
