@@ -102,6 +102,9 @@ def test_no_secret_when_telegram_refuses_the_token_at_start_text(db_url):
         # The start-up hooks (getMe, refused) finish before /healthz answers.
         output = serve(db_url, env, lambda: True)
     assert WRONG_TELEGRAM_TOKEN not in output and "WRONG-but" not in output
+    # The token was there to hide: in python-telegram-bot's error and in every URL.
+    assert "The token `***` was rejected by the server." in output
+    assert "/bot***/getMe" in output
     lines = output.splitlines()
     assert any("ERROR crier.telegram" in line and "cannot reach Telegram at start" in line
                for line in lines), output
