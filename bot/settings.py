@@ -209,7 +209,3 @@ def http_url(raw: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError("is not an http(s):// URL")
     return raw
-
-
-def urlsplit_host(url: str) -> str:
-    return urlsplit(url).hostname or ""

@@ -114,7 +114,7 @@ PARSERS: dict[str, Callable[[str], Any]] = {
     "platform_order": _platforms,
     "log_level": _choice(LOG_LEVELS, upper=True),
     "log_format": _choice(LOG_FORMATS, upper=False),
-    "report_schedule": _domain(lambda s: require_every(s), f"is not a schedule ({EVERY_FORMS})"),
+    "report_schedule": _domain(require_every, f"is not a schedule ({EVERY_FORMS})"),
     "report_timezone": _domain(zone, "is not an IANA time zone"),
     "report_grace_minutes": _whole(0, 7 * 24 * 60),
     "working_hours": _domain(lambda s: parse_quiet_hours(s, None),

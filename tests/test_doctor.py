@@ -10,8 +10,9 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from storage.db import Database
-from tests.fakes.slack_api import SIGNING_SECRET, FakeSlackAPI
+from tests.fakes.slack_api import SIGNING_SECRET
 from tests.fakes.slack_api import TOKEN as SLACK_TOKEN
+from tests.fakes.slack_socket import APP_TOKEN, FakeSlackSocket
 from tests.fakes.telegram_api import TOKEN as TELEGRAM_TOKEN
 from tests.fakes.telegram_api import FakeTelegramAPI
 
@@ -20,7 +21,7 @@ runner = CliRunner()
 
 @pytest.fixture
 def fakes():
-    with FakeSlackAPI() as slack, FakeTelegramAPI() as telegram:
+    with FakeSlackSocket() as slack, FakeTelegramAPI() as telegram:
         yield slack, telegram
 
 
@@ -107,3 +108,15 @@ def test_public_urls_are_listed_and_unknown_variables_noticed(tmp_path: Path, fa
     assert any(line.endswith(": https://127.0.0.1:1/slack/events") for line in lines)
     assert any(line.endswith(": https://127.0.0.1:1/telegram/webhook") for line in lines)
     assert any(line.startswith("! https://127.0.0.1:1/healthz") for line in lines)
+
+
+def test_the_socket_mode_token_is_checked_too(tmp_path: Path, fakes):
+    Database(f"sqlite:///{tmp_path}/crier.db").migrate()
+    good = checks(doctor(tmp_path, fakes, SLACK_APP_TOKEN=APP_TOKEN).output)
+    assert ("✓ Slack accepts SLACK_APP_TOKEN: `crier serve --slack-socket-mode` can connect "
+            "(apps.connections.open)") in good
+    result = doctor(tmp_path, fakes, SLACK_APP_TOKEN="xapp-1-A0-bad-tok")
+    assert result.exit_code == 1 and "bad-tok" not in result.output
+    assert any(line.startswith("✗ Slack refused SLACK_APP_TOKEN (invalid_auth): create an "
+                               "app-level token with the connections:write scope")
+               for line in checks(result.output))

@@ -123,3 +123,17 @@ def test_a_bad_value_in_dotenv_is_one_line_too(
     assert result.output.strip() == ("✗ CRIER_RATE_LIMIT_SLACK='fast' should be "
                                      "PER_SECOND[,PER_CONVERSATION[,BURST]]; "
                                      "e.g. CRIER_RATE_LIMIT_SLACK=8,1,10")
+
+
+def test_commands_outside_the_main_group_refuse_a_bad_setting_in_one_line_too(tmp_path: Path):
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CRIER_", "TELEGRAM_"))}
+    env.update(CRIER_DATABASE_URL=f"sqlite:///{tmp_path}/c.db", CRIER_LOG_LEVEL="LOUD",
+               TELEGRAM_BOT_TOKEN="123:abc")
+    done = subprocess.run([sys.executable, "-m", "bot.cli", "telegram", "invite", "a@b.c"],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip() == ("✗ CRIER_LOG_LEVEL='LOUD' is not one of DEBUG, INFO, WARNING, "
+                                   "ERROR, CRITICAL; e.g. CRIER_LOG_LEVEL=INFO")
