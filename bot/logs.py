@@ -28,14 +28,16 @@ _SHAPES = re.compile(
     r"(?P<bot>/bot)\d+:[A-Za-z0-9_-]+"  # a Telegram Bot API URL carries the token
     r"|(?P<slack>xox[a-z]-|xapp-)[A-Za-z0-9-]+"
 )
-_secrets: set[str] = set()
+#: Longest first, so a secret that contains another is hidden whole. Replaced, never
+#: changed in place: threads read it without a lock.
+_secrets: tuple[str, ...] = ()
 _lock = threading.Lock()
 _installed = False
 
 
 def redact(text: str) -> str:
     """``text`` with every known secret and secret-shaped string replaced by ``***``."""
-    for secret in sorted(_secrets, key=len, reverse=True):
+    for secret in _secrets:
         if secret in text:
             text = text.replace(secret, HIDDEN)
     return _SHAPES.sub(lambda m: (m.group("bot") or m.group("slack") or "") + HIDDEN, text)
@@ -61,11 +63,13 @@ def scrub(record: logging.LogRecord) -> logging.LogRecord:
 
 def install_redaction(secrets: list[str] | tuple[str, ...] = ()) -> None:
     """Hide ``secrets`` (and secret shapes) in every log record from now on."""
-    global _installed
+    global _installed, _secrets
     with _lock:
+        known = set(_secrets)
         for secret in secrets:
             if secret and len(secret) >= 4:
-                _secrets.update({secret, quote(secret, safe="")})
+                known.update({secret, quote(secret, safe="")})
+        _secrets = tuple(sorted(known, key=len, reverse=True))
         if _installed:
             return
         make = logging.getLogRecordFactory()
