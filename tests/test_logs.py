@@ -21,6 +21,7 @@ import pytest
 
 from bot.logs import install_redaction
 from tests.fakes.slack_api import SIGNING_SECRET, FakeSlackAPI
+from tests.fakes.slack_api import TOKEN as SLACK_TOKEN
 from tests.fakes.telegram_api import TOKEN as TELEGRAM_TOKEN
 from tests.fakes.telegram_api import FakeTelegramAPI
 
@@ -69,9 +70,10 @@ def serve(db_url: str, env: dict[str, str], until: Callable[[], bool], *args: st
 
 def test_no_secret_reaches_the_logs_of_a_run_full_of_errors_json(db_url):
     with FakeSlackAPI() as slack, FakeTelegramAPI() as telegram:
+        slack.fail("auth.test", "ratelimited", status=429, retry_after=1)
         telegram.fail("getUpdates", 429, retry_after=1)
         telegram.fail("getUpdates", 401, "Unauthorized")
-        env = {"SLACK_BOT_TOKEN": WRONG_SLACK_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        env = {"SLACK_BOT_TOKEN": SLACK_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
                "SLACK_API_URL": slack.url, "TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN,
                "TELEGRAM_WEBHOOK_SECRET": WEBHOOK_SECRET,
                "TELEGRAM_API_URL": f"http://127.0.0.1:{telegram.port}/bot",
@@ -81,13 +83,14 @@ def test_no_secret_reaches_the_logs_of_a_run_full_of_errors_json(db_url):
             return len([c for c in telegram.calls if c.method == "getUpdates"]) >= 3
 
         output = serve(db_url, env, polled_after_errors, "--telegram-polling")
-    for secret in (WRONG_SLACK_TOKEN, SIGNING_SECRET, TELEGRAM_TOKEN, WEBHOOK_SECRET,
+        assert [c.error for c in slack.requests("auth.test")] == ["ratelimited", None]
+    for secret in (SLACK_TOKEN, SIGNING_SECRET, TELEGRAM_TOKEN, WEBHOOK_SECRET,
                    TELEGRAM_TOKEN.split(":")[1]):
         assert secret not in output
     records = [json.loads(line) for line in output.splitlines()]  # every line is JSON
     assert {"time", "level", "logger", "message"} <= records[0].keys()
     messages = [r["message"] for r in records]
-    assert any("Slack refused SLACK_BOT_TOKEN (invalid_auth)" in m for m in messages)
+    assert any("Slack: signed in as @crier" in m for m in messages)  # after the 429
     assert any("/bot***/getUpdates" in m for m in messages)  # httpx, at DEBUG
     assert any("getUpdates failed" in m for m in messages)  # the 401
     loggers = {r["logger"] for r in records}
@@ -95,13 +98,16 @@ def test_no_secret_reaches_the_logs_of_a_run_full_of_errors_json(db_url):
     assert any(r["logger"].startswith("telegram") and r["level"] == "DEBUG" for r in records)
 
 
-def test_no_secret_when_telegram_refuses_the_token_at_start_text(db_url):
-    with FakeTelegramAPI() as telegram:
-        env = {"TELEGRAM_BOT_TOKEN": WRONG_TELEGRAM_TOKEN,
+def test_no_secret_when_the_platforms_refuse_the_tokens_at_start_text(db_url):
+    with FakeSlackAPI() as slack, FakeTelegramAPI() as telegram:
+        env = {"SLACK_BOT_TOKEN": WRONG_SLACK_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+               "SLACK_API_URL": slack.url, "TELEGRAM_BOT_TOKEN": WRONG_TELEGRAM_TOKEN,
                "TELEGRAM_API_URL": f"http://127.0.0.1:{telegram.port}/bot"}
         # The start-up hooks (getMe, refused) finish before /healthz answers.
         output = serve(db_url, env, lambda: True)
     assert WRONG_TELEGRAM_TOKEN not in output and "WRONG-but" not in output
+    assert WRONG_SLACK_TOKEN not in output and "wrong-but" not in output
+    assert "ERROR crier.slack: Slack refused SLACK_BOT_TOKEN (invalid_auth)" in output
     # The token was there to hide: in python-telegram-bot's error and in every URL.
     assert "The token `***` was rejected by the server." in output
     assert "/bot***/getMe" in output
