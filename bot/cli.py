@@ -18,6 +18,7 @@ from rich.console import Console
 from announcements.clock import SystemClock
 from announcements.errors import CrierError
 from bot.cli_checks import days_back, output_file
+from bot.logs import configure_logging, install_redaction, uvicorn_options
 from bot.settings import Settings, load_settings
 from storage.db import Database, DatabaseUnavailable
 
@@ -63,7 +64,9 @@ def friendly(fn: Callable[P, R]) -> Callable[P, R]:
 
 
 def _settings() -> Settings:
-    return load_settings()
+    settings = load_settings()
+    install_redaction(settings.secrets())
+    return settings
 
 
 def _database(settings: Settings, migrate: bool = True) -> Database:
@@ -235,6 +238,9 @@ def serve(
     port: int = typer.Option(8000, help="port to listen on"),
     telegram_polling: bool = typer.Option(
         False, "--telegram-polling", help="poll Telegram instead of receiving its webhook"),
+    slack_socket_mode: bool = typer.Option(
+        False, "--slack-socket-mode",
+        help="receive Slack over a WebSocket (SLACK_APP_TOKEN): no public URL needed"),
 ) -> None:
     """The HTTP server (Slack, Telegram and Teams webhooks, /healthz, /metrics) with the
     delivery workers and the scheduler."""
@@ -243,17 +249,51 @@ def serve(
     from bot.serve import build_server
 
     settings = _settings()
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    if slack_socket_mode and not (settings.slack_enabled and settings.slack_app_token):
+        raise CrierError("--slack-socket-mode needs SLACK_APP_TOKEN, SLACK_BOT_TOKEN and "
+                         "SLACK_SIGNING_SECRET",
+                         "Create an app-level token (xapp-…) with connections:write under "
+                         "Basic Information → App-Level Tokens; see docs/slack.md.")
+    configure_logging(settings)
     db = _database(settings)
-    server_app, enabled = build_server(settings, db, telegram_polling=telegram_polling)
+    server_app, enabled = build_server(settings, db, telegram_polling=telegram_polling,
+                                       slack_socket_mode=slack_socket_mode)
+    log = logging.getLogger("crier")  # in CRIER_LOG_FORMAT, like every line of serve
     if not enabled:
-        err.print("No chat platform is configured: set SLACK_BOT_TOKEN and "
-                  "SLACK_SIGNING_SECRET, or TELEGRAM_BOT_TOKEN (see README).")
+        log.warning("No chat platform is configured: set SLACK_BOT_TOKEN and "
+                    "SLACK_SIGNING_SECRET, or TELEGRAM_BOT_TOKEN (see README).")
     else:
-        err.print(f"Platforms on: {', '.join(enabled)}")
-    uvicorn.run(server_app, host=host, port=port, log_level=settings.log_level.lower())
+        log.info("Platforms on: %s", ", ".join(enabled))
+    uvicorn.run(server_app, host=host, port=port, **uvicorn_options(settings))
+
+
+@app.command()
+@friendly
+def doctor() -> None:
+    """Check this installation: configuration, database, platform credentials, public URLs;
+    one line each, and what to fix (exit status 1 when something must be fixed)."""
+    from bot.doctor import FIX, configuration, diagnose
+
+    settings = _settings()
+    for line in configuration(settings):
+        out.print(line, soft_wrap=True, markup=False)
+    findings = diagnose(settings)
+    for finding in findings:
+        out.print(finding.line(), soft_wrap=True, markup=False)
+    if any(f.mark == FIX for f in findings):
+        raise typer.Exit(1)
+
+
+@app.command("backup")
+@friendly
+def backup_command(
+    file: Path = typer.Argument(..., dir_okay=False, help="where to write the copy"),
+) -> None:
+    """A consistent copy of the SQLite database, safe while Crier runs (PostgreSQL: the
+    pg_dump line to use)."""
+    from bot.backup import backup
+
+    out.print(backup(_settings().database_url, file).summary(), soft_wrap=True, markup=False)
 
 
 @report_app.command("weekly")
@@ -342,7 +382,13 @@ _mount_optional()
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except CrierError as exc:  # a bad setting met by a command outside ``friendly``
+        err.print(f"✗ {exc.message}", soft_wrap=True, markup=False)
+        if exc.hint:
+            err.print(exc.hint, soft_wrap=True, markup=False)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

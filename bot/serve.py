@@ -12,15 +12,18 @@ from storage.db import Database
 
 
 def build_server(
-    settings: Settings, db: Database, *, telegram_polling: bool = False
+    settings: Settings, db: Database, *, telegram_polling: bool = False,
+    slack_socket_mode: bool = False,
 ) -> tuple[Starlette, list[str]]:
     platforms: dict[str, ChatPlatform] = {}
     factories = []
     if settings.slack_enabled:
         from bot.slack import make_platform as slack_platform
-        from bot.slack import plugin as slack_plugin
+        from bot.slack import plugin as http_plugin
+        from bot.slack.socket_mode import plugin as socket_plugin
 
         platforms["slack"] = slack_platform(settings)
+        slack_plugin = socket_plugin if slack_socket_mode else http_plugin
         factories.append(lambda rt: slack_plugin(rt))
     if settings.telegram_enabled:
         from bot.telegram import make_platform as telegram_platform
