@@ -24,7 +24,7 @@ from announcements import audit, render, views
 from announcements.audience import Resolved, resolve
 from announcements.clock import Clock, SystemClock
 from announcements.delivery import Claimed
-from announcements.errors import CrierError, NotAllowed, NotFound
+from announcements.errors import CrierError, NotAllowed, NotFound, concerning
 from announcements.limits import (
     MAX_CATEGORY_CHARS,
     MAX_POLL_OPTION_CHARS,
@@ -141,10 +141,12 @@ class Crier:
                     f"{actor.email} author DEPARTMENT`.",
                 )
             _check_text(req)
-            resolved = resolve(s, req.audience)
-            if not may_author(grants, resolved.members):
-                raise NotAllowed(*_scope_refusal(grants, Role.AUTHOR, resolved))
-            send_at = _resolve_when(req.at, now, actor.timezone)
+            with concerning("audience"):
+                resolved = resolve(s, req.audience)
+                if not may_author(grants, resolved.members):
+                    raise NotAllowed(*_scope_refusal(grants, Role.AUTHOR, resolved))
+            with concerning("at"):
+                send_at = _resolve_when(req.at, now, actor.timezone)
             closes_at = _resolve_when(req.closes, now, actor.timezone)
             if closes_at and closes_at <= (send_at or now):
                 raise CrierError(

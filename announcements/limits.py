@@ -31,3 +31,7 @@ TELEGRAM_CALLBACK_BYTES = 64
 #: Rejection reasons and category names.
 MAX_REASON_CHARS = 500
 MAX_CATEGORY_CHARS = 60
+
+#: Announcement, option and edit ids are positive 63-bit integers (a BIGINT and
+#: SQLite's INTEGER hold no more); anything else is not an id Crier ever issued.
+MAX_ID = 2**63 - 1

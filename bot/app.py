@@ -15,7 +15,7 @@ from announcements.quiet import parse_quiet_hours
 from announcements.scheduling import ReportSchedule, Scheduler
 from announcements.timespec import require_every, zone
 from bot import report_commands
-from bot.router import Router
+from bot.inbound import Pipeline
 from bot.scheduling import SchedulerService
 from bot.settings import Settings
 from storage.db import Database
@@ -29,7 +29,7 @@ class Runtime:
     crier: Crier
     platforms: dict[str, ChatPlatform]
     engine: DeliveryEngine
-    router: Router
+    router: Pipeline
     scheduler: SchedulerService
     extras: dict[str, object] = field(default_factory=dict)
 
@@ -58,7 +58,7 @@ def build(
     engine = DeliveryEngine(db, crier, platforms, clock,
                             engine_config or config_from_env(settings.extra))
     engine.renderers.update(corrections.renderers())
-    router = Router(crier, on_outbox=engine.poke,
+    router = Pipeline(crier, on_outbox=engine.poke,
                     extensions={**corrections.commands(), "report": report_commands.command(crier)})
     scheduler = Scheduler(crier, report_schedule(settings))
     crier.after_approval = scheduler.schedule_for
