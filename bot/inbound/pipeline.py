@@ -228,14 +228,17 @@ class Pipeline:
 
     async def _decide(self, work: Callable[[Person], Reply], person: Person,
                       pending: Pending | None) -> Reply | None:
+        """Run ``work``; a write that collides with a concurrent one (a unique row another
+        request just committed) is run once more, and then sees that row."""
         try:
+            try:
+                return await self._run(work, person, pending=pending)
+            except IntegrityError:
+                if pending is not None and await self._run(events.seen, self.crier.db, pending):
+                    return None  # a concurrent copy took effect; this one rolled back
             return await self._run(work, person, pending=pending)
         except CrierError as exc:
             return refusal(exc)
-        except IntegrityError:
-            if pending is not None and await self._run(events.seen, self.crier.db, pending):
-                return None  # a concurrent copy took effect first; this one rolled back
-            raise
         finally:
             if self.on_outbox is not None:
                 self.on_outbox()

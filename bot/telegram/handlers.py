@@ -20,6 +20,7 @@ from typing import Any
 from sqlmodel import col, select
 from telegram import BotCommand, CallbackQuery, Update
 from telegram.constants import ChatType
+from telegram.error import TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -379,8 +380,13 @@ class TelegramInbound:
                 short = first.text  # an alert shows several lines
             if short is not None:
                 said = said[1:]
-        await query.answer(short, show_alert=refused)
         chat = query.message.chat.id if query.message is not None else query.from_user.id
+        try:
+            await query.answer(short, show_alert=refused)
+        except TelegramError as exc:  # answered before (a redelivered update): say it instead
+            log.info("callback query %s not answered: %s", query.id, exc)
+            if short is not None:
+                said = (OutboundMessage(text=short), *said)
         for message in said:
             await self.platform.say(chat, message)
 

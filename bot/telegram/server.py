@@ -91,9 +91,11 @@ class TelegramServer:
         offset: int | None = None
         backoff = 1.0
         attempts: dict[int, int] = {}
+        confirmed: int | None = None
         stopping = asyncio.create_task(stop.wait())
         try:
             while not stop.is_set():
+                confirmed = offset
                 fetch = asyncio.create_task(bot.get_updates(
                     offset=offset, timeout=int(self.poll_timeout),
                     allowed_updates=list(ALLOWED_UPDATES)))
@@ -129,6 +131,9 @@ class TelegramServer:
                     offset = update.update_id + 1
         finally:
             stopping.cancel()
+            if offset != confirmed:  # tell Telegram what was processed before stopping
+                with contextlib.suppress(TelegramError):
+                    await bot.get_updates(offset=offset, timeout=0, limit=1)
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:
