@@ -4,6 +4,7 @@ values. Each event takes effect exactly once, and the person always hears back."
 from __future__ import annotations
 
 import asyncio
+import io
 import re
 import time
 from collections.abc import Iterator
@@ -12,12 +13,15 @@ from typing import Any
 
 from sqlalchemy import event, func, select
 
+from bot.console import ConsoleSession
 from storage.db import Database
 from storage.models import Announcement, AuditEvent, Receipt, Vote
+from tests.factories import COMMS
 from tests.fakes.slack_events import AVERY, CASEY, ENG, SlackChat, form_values
 from tests.fakes.telegram_world import AVERY as TG_AVERY
 from tests.fakes.telegram_world import CASEY as TG_CASEY
 from tests.fakes.telegram_world import ENG1, TelegramWorld
+from tests.harness import make_chat
 
 TRY_AGAIN = "That did not go through, try again."
 
@@ -206,3 +210,28 @@ async def test_one_update_delivered_ten_times_at_once_drafts_once(world, db):
     with db.session() as s:
         assert s.execute(select(func.count()).select_from(Announcement)).scalar_one() == 1
     assert len([m for m in world.chat(TG_CASEY) if "Lunch is on us" in (m.text or "")]) == 1
+
+
+# -- Console ------------------------------------------------------------------------------
+
+async def test_console_input_that_is_not_utf8_gets_an_answer_and_the_session_goes_on(db, clock):
+    chat = make_chat(db, clock)
+    out = io.StringIO()
+    session = ConsoleSession(chat.runtime.router, chat.platform, chat.runtime.engine,
+                             COMMS.email, out)
+    # Bytes from a terminal in Latin-1, and the same read as text with surrogateescape.
+    await session.run([b"/announce to:Engineering Caf\xe9 opens at noon\n",
+                       "/crier status 1\udce9\n", "/crier whoami\n"])
+    said = out.getvalue()
+    assert "Caf\ufffd opens at noon" in said and "will reach 7 people" in said
+    assert "`1\ufffd` is not an announcement number" in said
+    assert "Casey Morgan" in said.split("is not an announcement number")[1]  # still running
+    assert "Traceback" not in said
+
+
+async def test_a_button_id_too_large_for_the_database_is_refused_in_words(db, clock):
+    chat = make_chat(db, clock)
+    out = await chat.click("eng1@example.com", "ack:99999999999999999999")
+    assert out.startswith("✗ `ack:99999999999999999999` is not a button")
+    out = await chat.click("eng1@example.com", f"vote:1:{2**63}")
+    assert out.startswith(f"✗ `vote:1:{2**63}` is not a button")
