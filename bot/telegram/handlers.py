@@ -18,9 +18,8 @@ from enum import StrEnum
 from typing import Any
 
 from sqlmodel import col, select
-from telegram import BotCommand, CallbackQuery, Update
+from telegram import BotCommand, Update
 from telegram.constants import ChatType
-from telegram.error import TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -33,13 +32,14 @@ from telegram.ext import (
 )
 
 from announcements.errors import CrierError
-from announcements.types import OutboundMessage, Person, Purpose, Reply, Verb, parse_action
+from announcements.types import OutboundMessage, Person, Purpose, Reply
 from bot import grammar
 from bot.app import Runtime
-from bot.inbound import TRY_AGAIN, Inbound, refusal, showing
+from bot.inbound import TRY_AGAIN, Inbound, refusal
 from bot.inbound.pipeline import try_again
-from bot.telegram import linking, render
+from bot.telegram import linking
 from bot.telegram.platform import TelegramPlatform
+from bot.telegram.present import Presenter
 from storage import events
 from storage.events import Pending
 from storage.models import Delivery
@@ -102,6 +102,7 @@ class TelegramInbound:
     def __init__(self, runtime: Runtime, platform: TelegramPlatform) -> None:
         self.runtime = runtime
         self.platform = platform
+        self.present = Presenter(platform)
         self.pipeline = runtime.router
         self._failed: set[int] = set()
         self.pipeline.strangers[PLATFORM] = NOT_LINKED
@@ -177,13 +178,10 @@ class TelegramInbound:
         return await self.pipeline.identify(PLATFORM, str(user_id))
 
     async def _say(self, chat_id: int, text: str) -> None:
-        await self.platform.say(chat_id, OutboundMessage(text=text))
+        await self.present.say(chat_id, OutboundMessage(text=text))
 
     async def _show(self, chat_id: int, reply: Reply | None) -> None:
-        if reply is None:
-            return
-        for message in showing(reply, clicked=False).say:
-            await self.platform.say(chat_id, message)
+        await self.present.show(chat_id, reply)
 
     async def _link(self, update: Update, chat_id: int, fn: Any, *args: Any) -> Any:
         """A linking step (a write) for this update: (result,), None for a duplicate, or
@@ -271,13 +269,7 @@ class TelegramInbound:
         # a second press meets the domain's own idempotency ("already acknowledged").
         inbound = Inbound(PLATFORM, str(user_id), (_key(update.update_id),), message_ref=ref)
         reply = self._check(update, await self.pipeline.press(inbound, query.data))
-        if reply is None:
-            await query.answer()  # a double click: the first one answered
-            return
-        show = showing(reply, clicked=shown is not None)
-        if show.replace is not None and shown is not None:
-            await self._replace(shown.chat.id, shown.message_id, show.replace, query.data)
-        await self._answer(query, reply, show.say, show.toast)
+        await self.present.clicked(query, shown, reply)
 
     async def on_poll_answer(self, update: Update, context: Context) -> None:
         """A vote on a native poll: the whole current choice; no options = retracted."""
@@ -350,46 +342,6 @@ class TelegramInbound:
             if linked.replaced:
                 text += "\nYour previously linked Telegram account no longer gets messages."
         await self._say(chat_id, text)
-
-    # -- buttons ------------------------------------------------------------------------
-
-    async def _replace(self, chat_id: int, message_id: int, message: OutboundMessage,
-                       action: str) -> None:
-        """Show what the click changed in the clicked message (the last part of a long
-        one). A Got it button becomes "✓ Acknowledged"."""
-        rendered = render.render(message)
-        markup = rendered.markup
-        parsed = parse_action(action)
-        if markup is None and parsed is not None and parsed.verb == Verb.ACK:
-            markup = render.acknowledged_keyboard(action)
-        try:
-            await self.platform.edit(chat_id, message_id, rendered.chunks[-1], markup)
-        except Exception as exc:  # noqa: BLE001 - the action itself succeeded
-            log.warning("could not update message %s:%s: %s", chat_id, message_id, exc)
-
-    async def _answer(self, query: CallbackQuery, reply: Reply,
-                      said: tuple[OutboundMessage, ...], toast: str | None) -> None:
-        """Answer the callback query once: a toast (an alert for a refusal) where the
-        answer is short, and the rest as messages in the chat."""
-        refused = reply.error is not None
-        first = said[0] if said else None
-        short = render.toast(toast) if toast is not None else None
-        if first is not None and short is None:
-            short = None if first.title else render.toast(first.text)
-            if short is None and refused and len(first.text) <= render.TOAST_CHARS:
-                short = first.text  # an alert shows several lines
-            if short is not None:
-                said = said[1:]
-        chat = query.message.chat.id if query.message is not None else query.from_user.id
-        try:
-            await query.answer(short, show_alert=refused)
-        except TelegramError as exc:  # answered before (a redelivered update): say it instead
-            log.info("callback query %s not answered: %s", query.id, exc)
-            if short is not None:
-                said = (OutboundMessage(text=short), *said)
-        for message in said:
-            await self.platform.say(chat, message)
-
 
 def _key(update_id: int) -> str:
     return f"update:{update_id}"
