@@ -147,7 +147,7 @@ class Pipeline:
                     ) -> Reply | None:
         """A button pressed by ``inbound.user``; ``value`` is a typed reason (reject)."""
         value = normalized(value) if value is not None else None
-        bad = control_character(f"{action}{value or ''}")
+        bad = control_character(value) if value is not None else None
 
         def work(person: Person) -> Reply:
             if bad is not None:

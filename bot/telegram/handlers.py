@@ -97,7 +97,7 @@ def poll_announcement(runtime: Runtime, poll_id: str) -> int | None:
 
 
 class TelegramInbound:
-    """Everything a Telegram user can do, on top of the router."""
+    """Everything a Telegram user can do, on top of the inbound pipeline."""
 
     def __init__(self, runtime: Runtime, platform: TelegramPlatform) -> None:
         self.runtime = runtime
