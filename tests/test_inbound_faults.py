@@ -20,7 +20,7 @@ from tests.factories import COMMS
 from tests.fakes.slack_events import AVERY, CASEY, ENG, SlackChat, form_values
 from tests.fakes.telegram_world import AVERY as TG_AVERY
 from tests.fakes.telegram_world import CASEY as TG_CASEY
-from tests.fakes.telegram_world import ENG1, TelegramWorld
+from tests.fakes.telegram_world import ENG1, TelegramWorld, linked_world
 from tests.harness import make_chat
 
 TRY_AGAIN = "That did not go through, try again."
@@ -221,10 +221,12 @@ async def test_console_input_that_is_not_utf8_gets_an_answer_and_the_session_goe
                              COMMS.email, out)
     # Bytes from a terminal in Latin-1, and the same read as text with surrogateescape.
     await session.run([b"/announce to:Engineering Caf\xe9 opens at noon\n",
-                       "/crier status 1\udce9\n", "/crier whoami\n"])
+                       "/crier status 1\udce9\n", "as eng1\x00@example.com\n",
+                       "/crier whoami\n"])
     said = out.getvalue()
     assert "Caf\ufffd opens at noon" in said and "will reach 7 people" in said
     assert "`1\ufffd` is not an announcement number" in said
+    assert "✗ The email contains a control character (U+0000)" in said
     assert "Casey Morgan" in said.split("is not an announcement number")[1]  # still running
     assert "Traceback" not in said
 
@@ -235,3 +237,11 @@ async def test_a_button_id_too_large_for_the_database_is_refused_in_words(db, cl
     assert out.startswith("✗ `ack:99999999999999999999` is not a button")
     out = await chat.click("eng1@example.com", f"vote:1:{2**63}")
     assert out.startswith(f"✗ `vote:1:{2**63}` is not a button")
+
+
+async def test_control_characters_while_linking_telegram_get_a_clear_answer(db, clock, api):
+    async with linked_world(db, clock, api, linked={}) as world:
+        for text in ("ana\x00@example.com", "/start abcdefghijklmnop\x00"):
+            response = await world.post(world.updates.message(9999, text))
+            assert response.status_code == 200
+            assert "control character (U+0000)" in (world.chat(9999)[-1].text or "")

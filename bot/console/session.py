@@ -18,7 +18,7 @@ from announcements.types import Reply
 from bot.console.platform import ConsolePlatform, InboxItem
 from bot.console.render import buttons_of, render
 from bot.inbound import NOT_IN_DIRECTORY, Inbound, Pipeline, showing
-from bot.inbound.text import decoded
+from bot.inbound.text import decoded, unstorable
 from bot.scheduling import SchedulerService
 
 PLATFORM = "console"
@@ -85,6 +85,10 @@ class ConsoleSession:
     async def _switch(self, email: str) -> None:
         if not email:
             self.say("✗ `as` needs an email, e.g. `as avery.approver@example.com`")
+            return
+        bad = unstorable(email, "The email")
+        if bad is not None:
+            self.say(f"✗ {bad}")
             return
         person = await self.router.identify(PLATFORM, email)
         if person is None:

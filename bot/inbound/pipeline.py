@@ -36,7 +36,7 @@ from announcements.types import (
 )
 from bot import grammar
 from bot.inbound.commands import Commands, Extension
-from bot.inbound.text import control_character, normalized
+from bot.inbound.text import normalized, unstorable
 from storage import events
 from storage.events import Pending
 
@@ -84,11 +84,6 @@ def try_again() -> Reply:
 
 
 
-def _bad_text(where: str, char: str, field_name: str | None = None) -> CrierError:
-    return CrierError(f"{where} contains a control character ({char}) that Crier cannot store",
-                      "Type it again without it (newlines and tabs are fine).", field=field_name)
-
-
 @dataclass
 class Pipeline:
     crier: Crier
@@ -133,12 +128,12 @@ class Pipeline:
     async def text(self, inbound: Inbound, line: str) -> Reply | None:
         """A command typed by ``inbound.user``."""
         line = normalized(line)
-        bad = control_character(line)
+        bad = unstorable(line, "The command")
         context = {"platform": inbound.platform, "channel": inbound.channel}
 
         def work(person: Person) -> Reply:
             if bad is not None:
-                raise _bad_text("The command", bad)
+                raise bad
             return self.commands.run(person, grammar.parse(line), context)
 
         return await self._handle(inbound, work)
@@ -147,11 +142,11 @@ class Pipeline:
                     ) -> Reply | None:
         """A button pressed by ``inbound.user``; ``value`` is a typed reason (reject)."""
         value = normalized(value) if value is not None else None
-        bad = control_character(value) if value is not None else None
+        bad = unstorable(value, "The reason", "reason") if value is not None else None
 
         def work(person: Person) -> Reply:
             if bad is not None:
-                raise _bad_text("The reason", bad, "reason")
+                raise bad
             pressed = InboundAction(person.email, action, inbound.platform, inbound.message_ref)
             return self.crier.press(person, pressed, value)
 
@@ -162,9 +157,9 @@ class Pipeline:
         def work(person: Person) -> Reply:
             for name, text in (("text", request.text), ("audience", request.audience),
                                *(("options", o) for o in request.options)):
-                bad = control_character(text)
+                bad = unstorable(text, f"The {name}", name)
                 if bad is not None:
-                    raise _bad_text(f"The {name}", bad, name)
+                    raise bad
             return self.crier.draft(person, request)
 
         return await self._handle(inbound, work)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import unicodedata
 
+from announcements.errors import CrierError
+
 ALLOWED_CONTROLS = frozenset("\n\t")
 
 
@@ -32,3 +34,12 @@ def control_character(text: str) -> str | None:
 def normalized(text: str) -> str:
     """Windows line ends as newlines (a pasted text); nothing else changes."""
     return text.replace("\r\n", "\n")
+
+
+def unstorable(text: str, what: str, field: str | None = None) -> CrierError | None:
+    """The refusal for ``text`` (called ``what``) when it holds a control character."""
+    char = control_character(text)
+    if char is None:
+        return None
+    return CrierError(f"{what} contains a control character ({char}) that Crier cannot store",
+                      "Type it again without it (newlines and tabs are fine).", field=field)

@@ -37,6 +37,7 @@ from bot import grammar
 from bot.app import Runtime
 from bot.inbound import TRY_AGAIN, Inbound, refusal
 from bot.inbound.pipeline import try_again
+from bot.inbound.text import unstorable
 from bot.telegram import linking
 from bot.telegram.platform import TelegramPlatform
 from bot.telegram.present import Presenter
@@ -206,7 +207,7 @@ class TelegramInbound:
                                      f"https://t.me/{self.platform.username}")
             return
         if context.args:
-            await self._redeem(update, user.id, chat.id, context.args[0])
+            await self._linking_text(update, user.id, chat.id, context.args[0], code=True)
             return
         person = await self._person(user.id)
         if person is not None:
@@ -247,15 +248,25 @@ class TelegramInbound:
         user, chat, message = update.effective_user, update.effective_chat, update.message
         if user is None or chat is None or message is None or not message.text:
             return
-        text = message.text.strip()
         if await self._person(user.id) is not None:
             await self._say(chat.id, "Commands start with a slash: type /crier help.")
-        elif linking.EMAIL.fullmatch(text):
-            await self._request_code(update, user.id, chat.id, text)
-        elif linking.VERIFY_CODE.fullmatch(text) or linking.INVITE_CODE.fullmatch(text):
-            await self._redeem(update, user.id, chat.id, text)
         else:
-            await self._say(chat.id, NOT_LINKED)
+            await self._linking_text(update, user.id, chat.id, message.text.strip())
+
+    async def _linking_text(self, update: Update, user_id: int, chat_id: int,
+                            text: str, code: bool = False) -> None:
+        """An email or a code (``code``: after /start) from someone not linked yet."""
+        bad = unstorable(text, "Your message")
+        if bad is not None:
+            await self._show(chat_id, refusal(bad))
+        elif code:
+            await self._redeem(update, user_id, chat_id, text)
+        elif linking.EMAIL.fullmatch(text):
+            await self._request_code(update, user_id, chat_id, text)
+        elif linking.VERIFY_CODE.fullmatch(text) or linking.INVITE_CODE.fullmatch(text):
+            await self._redeem(update, user_id, chat_id, text)
+        else:
+            await self._say(chat_id, NOT_LINKED)
 
     async def on_button(self, update: Update, context: Context) -> None:
         query = update.callback_query
