@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import event, func, select
 
 from bot.console import ConsoleSession
+from bot.telegram.server import TelegramServer
 from storage.db import Database
 from storage.models import Announcement, AuditEvent, Receipt, Vote
 from tests.factories import COMMS
@@ -245,3 +246,27 @@ async def test_control_characters_while_linking_telegram_get_a_clear_answer(db, 
             response = await world.post(world.updates.message(9999, text))
             assert response.status_code == 200
             assert "control character (U+0000)" in (world.chat(9999)[-1].text or "")
+
+
+async def test_long_polling_asks_again_for_an_update_that_failed(db, clock, api):
+    async with linked_world(db, clock, api) as world:
+        server = TelegramServer(world.runtime, world.platform, poll_timeout=1)
+        before = len(world.chat(TG_CASEY))
+        api.push_update(world.updates.message(TG_CASEY, "/announce to:Engineering Lunch"))
+        stop = asyncio.Event()
+        with fails_once(db, "announcement") as left:
+            task = asyncio.create_task(server.poll(stop))
+            try:
+                deadline = time.monotonic() + 10
+                while not any("will reach" in (m.text or "") for m in world.chat(TG_CASEY)):
+                    assert time.monotonic() < deadline, [m.text for m in world.chat(TG_CASEY)]
+                    await asyncio.sleep(0.02)
+            finally:
+                stop.set()
+                await asyncio.wait_for(task, 5)
+        assert left["failures"] == 0
+        said = [m.text or "" for m in world.chat(TG_CASEY)][before:]
+        assert said[0].startswith(f"✗ {TRY_AGAIN}") and "will reach 7 people" in said[1]
+        assert len(said) == 2
+        with db.session() as s:
+            assert s.execute(select(func.count()).select_from(Announcement)).scalar_one() == 1
