@@ -72,7 +72,8 @@ async def slack_sent(slack: SlackChat, command: str, text: str) -> int:
     return ann
 
 
-async def test_a_slack_click_that_fails_says_try_again_and_the_next_click_counts_once(slack, db):
+async def test_a_slack_click_that_fails_says_try_again_and_the_next_click_counts_once(
+        slack, db, caplog):
     ann = await slack_sent(slack, "/announce", "to:Engineering ack Read the policy")
     eng1 = ENG["eng1@example.com"]
     message = slack.fake.holding(eng1, f"ack:{ann}")
@@ -81,6 +82,10 @@ async def test_a_slack_click_that_fails_says_try_again_and_the_next_click_counts
     assert left["failures"] == 0
     assert TRY_AGAIN in first.text
     assert count(db, Receipt, ann) == 0
+    failed = [r for r in caplog.records if r.name == "crier.inbound"]
+    assert [r.getMessage() for r in failed] == [
+        f"slack request from {eng1} failed: database: database is locked"]
+    assert failed[0].exc_info is None  # one line in the log, not a traceback
     assert slack.fake.holding(eng1, f"ack:{ann}").actions == [f"ack:{ann}"]  # still to press
 
     # Pressed again within the double-click window: the failed press recorded nothing.

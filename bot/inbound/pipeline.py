@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from announcements.errors import CrierError
 from announcements.lifecycle import Crier
@@ -217,9 +217,23 @@ class Pipeline:
             if pending is not None and not await self._run(events.record, db, pending):
                 return None  # a concurrent copy of this event answered
             return reply
-        except Exception:  # noqa: BLE001 - the person hears back whatever broke
-            log.exception("%s request from %s failed", inbound.platform, inbound.user)
+        except Exception as exc:  # noqa: BLE001 - the person hears back whatever broke
+            trouble = self._database_trouble(exc)
+            if trouble is not None:  # down, locked or read-only: one line, no traceback
+                log.error("%s request from %s failed: database: %s", inbound.platform,
+                          inbound.user, trouble)
+            else:
+                log.exception("%s request from %s failed", inbound.platform, inbound.user)
             return try_again()
+
+    def _database_trouble(self, exc: Exception) -> str | None:
+        """The first line of a database's operational error (SQLAlchemy's or the driver's)."""
+        dbapi = self.crier.db.engine.dialect.loaded_dbapi
+        if isinstance(exc, OperationalError):
+            exc = exc.orig if isinstance(exc.orig, Exception) else exc
+        elif not isinstance(exc, dbapi.OperationalError):
+            return None
+        return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
     async def _decide(self, work: Callable[[Person], Reply], person: Person,
                       pending: Pending | None) -> Reply | None:
