@@ -103,7 +103,8 @@ class Pipeline:
 
     async def _run(self, fn: Callable[..., T], *args: Any, pending: Pending | None = None) -> T:
         """Every database call of the pipeline and the adapters goes through here, in a
-        worker thread that sees ``pending`` (``to_thread`` copies the context)."""
+        worker thread that sees ``pending`` (``to_thread`` copies the context; so does the
+        database executor ``storage.db`` is to provide, which can take its place here)."""
         token = events.PENDING.set(pending)
         try:
             return await asyncio.to_thread(fn, *args)
