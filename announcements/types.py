@@ -175,12 +175,15 @@ class Reply:
     ``message`` is shown only to them (ephemeral where the platform allows);
     ``update`` replaces the message whose button was pressed. ``error`` is set
     when the request was refused or failed; ``message`` then says so in words.
+    ``form`` names a form a platform with forms opens instead of showing
+    ``message`` (``"draft"``: the drafting form, for a bare ``/announce``).
     """
 
     message: OutboundMessage | None = None
     update: OutboundMessage | None = None
     notices: list[str] = field(default_factory=list)
     error: Refusal | None = None
+    form: str | None = None
 
     @classmethod
     def text(cls, text: str, **kw: Unpack[MessageOptions]) -> Reply:

@@ -8,11 +8,14 @@ from typing import Any
 
 from announcements.errors import CrierError
 from announcements.lifecycle import Crier
-from announcements.types import DraftRequest, Person, Reply, Role
+from announcements.types import DraftRequest, OutboundMessage, Person, Reply, Role
 from bot import grammar
 
 #: A ``/crier`` subcommand added by a feature (report, recall, edit): it gets the
 #: person, the parsed command and the context (platform, channel).
+#: ``Reply.form`` for a bare ``/announce``: where a platform has forms, the drafting form.
+DRAFT_FORM = "draft"
+
 Extension = Callable[[Person, grammar.CrierCommand, dict[str, Any]], Reply]
 
 
@@ -26,9 +29,8 @@ class Commands:
         if isinstance(command, DraftRequest):
             return self.crier.draft(person, command)
         if isinstance(command, grammar.OpenForm):
-            return Reply.text(
-                "Type the announcement after the command:\n  " + grammar.USAGE["announce"]
-            )
+            typed = "Type the announcement after the command:\n  " + grammar.USAGE["announce"]
+            return Reply(message=OutboundMessage(text=typed), form=DRAFT_FORM)
         sub = command.sub
         if sub in self.extensions:
             return self.extensions[sub](person, command, context)

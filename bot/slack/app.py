@@ -33,11 +33,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from announcements.errors import CrierError
 from announcements.types import OutboundMessage, Person, Verb, parse_action
 from bot import grammar
 from bot.app import Runtime
 from bot.inbound import NOT_IN_DIRECTORY, Inbound, click_keys
+from bot.inbound.commands import DRAFT_FORM
 from bot.server import Plugin
 from bot.slack import forms
 from bot.slack.blocks import unescape
@@ -160,13 +160,11 @@ class SlackBot:
     async def _command(self, body: dict[str, Any]) -> None:
         where = Where.of_command(body)
         line = f"{body['command']} {unescape(body.get('text') or '')}".strip()
-        if _opens_form(line):
-            person = await self.person(where.user)
-            if person is not None:
-                await self.open_form(where)
-                return
         reply = await self.pipeline.text(Inbound(PLATFORM, where.user, channel=where.channel),
                                          line)
+        if reply is not None and reply.form == DRAFT_FORM:
+            await self.open_form(where)
+            return
         await self.respond.answer(where, reply)
 
     async def open_form(self, where: Where) -> None:
@@ -252,13 +250,6 @@ class SlackBot:
             log.info("ignored a retried event %s", keys[0])
             return
         await self.client.views_publish(user_id=user, view=view[0])
-
-
-def _opens_form(line: str) -> bool:
-    try:
-        return isinstance(grammar.parse(line), grammar.OpenForm)
-    except CrierError:
-        return False
 
 
 def plugin(runtime: Runtime) -> Plugin:
