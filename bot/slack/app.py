@@ -10,9 +10,9 @@ right after in tracked tasks. That work stays at-least-once: its event is
 recorded only in the transaction of its effect, and when it fails the person is
 told "that did not go through, try again" (through ``response_url``), so their
 second try takes effect once. A form submission is handled before the answer
-(up to ``SUBMIT_WAIT``), because Slack can only show errors under a field in
+(up to ``forms.SUBMIT_WAIT``), because Slack can only show errors under a field in
 that answer. An event Slack retries (``X-Slack-Retry-Num``) is recognised by
-its ``event_id``; a button pressed again within ``CLICK_WINDOW`` seconds by the
+its ``event_id``; a button pressed again within ``bot.inbound.CLICK_WINDOW`` s by the
 same person on the same message is a double click and has no second effect.
 """
 
