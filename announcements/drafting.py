@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from announcements import audit, render
 from announcements.audience import resolve
 from announcements.domain import Domain
-from announcements.errors import CrierError, NotAllowed
+from announcements.errors import CrierError, NotAllowed, concerning
 from announcements.limits import (
     MAX_POLL_OPTION_CHARS,
     MAX_POLL_OPTIONS,
@@ -52,10 +52,12 @@ class Drafting:
                     f"{actor.email} author DEPARTMENT`.",
                 )
             _check_text(req)
-            resolved = resolve(s, req.audience)
-            if not may_author(grants, resolved.members):
-                raise NotAllowed(*scope_refusal(grants, Role.AUTHOR, resolved.members))
-            send_at = _resolve_when(req.at, now, actor.timezone)
+            with concerning("audience"):
+                resolved = resolve(s, req.audience)
+                if not may_author(grants, resolved.members):
+                    raise NotAllowed(*scope_refusal(grants, Role.AUTHOR, resolved.members))
+            with concerning("at"):
+                send_at = _resolve_when(req.at, now, actor.timezone)
             closes_at = _resolve_when(req.closes, now, actor.timezone)
             if closes_at and closes_at <= (send_at or now):
                 raise CrierError(

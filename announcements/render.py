@@ -6,7 +6,16 @@ from datetime import datetime
 
 from announcements.figures import percent
 from announcements.timespec import zone
-from announcements.types import Button, Kind, OutboundMessage, PollChoice, PollView, Purpose
+from announcements.types import (
+    Action,
+    Button,
+    Kind,
+    OutboundMessage,
+    PollChoice,
+    PollView,
+    Purpose,
+    Verb,
+)
 from storage.models import Announcement, PollOption
 
 
@@ -62,8 +71,8 @@ def preview(
         text=_body(ann, options),
         footer="\n".join(details),
         buttons=(
-            Button(f"submit:{ann.id}", "Submit for approval", "primary"),
-            Button(f"discard:{ann.id}", "Cancel", "danger"),
+            Button(Action.of(Verb.SUBMIT, ann.id), "Submit for approval", "primary"),
+            Button(Action.of(Verb.DISCARD, ann.id), "Cancel", "danger"),
         ),
         announcement_id=ann.id,
         purpose="preview",
@@ -82,8 +91,8 @@ def approval_request(
         text=_body(ann, options),
         footer=footer,
         buttons=(
-            Button(f"approve:{ann.id}", "Approve", "primary"),
-            Button(f"reject:{ann.id}", "Reject", "danger"),
+            Button(Action.of(Verb.APPROVE, ann.id), "Approve", "primary"),
+            Button(Action.of(Verb.REJECT, ann.id), "Reject", "danger"),
         ),
         announcement_id=ann.id,
         purpose=Purpose.APPROVAL,
@@ -141,7 +150,7 @@ def announcement(
             question=ann.text,
             choices=tuple(
                 PollChoice(
-                    f"vote:{ann.id}:{o.position}",
+                    Action.of(Verb.VOTE, ann.id, o.position),
                     o.label,
                     None if counts is None else counts.get(o.position, 0),
                 )
@@ -163,7 +172,7 @@ def announcement(
         if acknowledged_at:
             footer = f"✓ Acknowledged {acknowledged_at}"
         else:
-            buttons = (Button(f"ack:{ann.id}", "Got it", "primary"),)
+            buttons = (Button(Action.of(Verb.ACK, ann.id), "Got it", "primary"),)
             footer = "Please confirm you have read this."
     return OutboundMessage(
         title=title,

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, TypedDict, Unpack
 
+from announcements.limits import MAX_ID
 from announcements.timespec import Every, When
 
 if TYPE_CHECKING:
@@ -156,50 +157,106 @@ class InboundAction:
     message_ref: str | None = None
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """Why a request was not done: a ``code`` adapters may act on, the words for the
+    person, what to do instead, and the form field it concerns (a ``DraftRequest``
+    field name such as ``audience`` or ``at``) where there is one."""
+
+    code: str
+    message: str
+    hint: str | None = None
+    field: str | None = None
+
+    @property
+    def words(self) -> str:
+        return self.message + (f"\n{self.hint}" if self.hint else "")
+
+
 @dataclass
 class Reply:
     """What the person who spoke or clicked sees.
 
     ``message`` is shown only to them (ephemeral where the platform allows);
-    ``update`` replaces the message whose button was pressed.
+    ``update`` replaces the message whose button was pressed. ``error`` is set
+    when the request was refused or failed; ``message`` then says so in words.
+    ``form`` names a form a platform with forms opens instead of showing
+    ``message`` (``"draft"``: the drafting form, for a bare ``/announce``).
     """
 
     message: OutboundMessage | None = None
     update: OutboundMessage | None = None
     notices: list[str] = field(default_factory=list)
+    error: Refusal | None = None
+    form: str | None = None
 
     @classmethod
     def text(cls, text: str, **kw: Unpack[MessageOptions]) -> Reply:
         return cls(message=OutboundMessage(text=text, **kw))
 
+    @classmethod
+    def refused(cls, refusal: Refusal) -> Reply:
+        return cls(message=OutboundMessage(text=f"✗ {refusal.words}"), error=refusal)
+
+
+class Verb(StrEnum):
+    """What a button does; the first part of its action id."""
+
+    ACK = "ack"
+    VOTE = "vote"
+    SUBMIT = "submit"
+    DISCARD = "discard"
+    APPROVE = "approve"
+    REJECT = "reject"
+    APPROVE_EDIT = "approve-edit"
+    REJECT_EDIT = "reject-edit"
+
 
 @dataclass(frozen=True)
 class Action:
-    """A parsed button action id."""
+    """A button's action id, built and read only here: ``verb:announcement[:arg]``
+    (``ack:12``, ``vote:12:3``), short enough for Telegram's 64-byte callback data.
+    Every number is an id in 1..``MAX_ID``."""
 
-    verb: str
+    verb: Verb
     announcement_id: int
     arg: int | None = None
 
-    def __str__(self) -> str:
-        base = f"{self.verb}:{self.announcement_id}"
+    @property
+    def id(self) -> str:
+        base = f"{self.verb.value}:{self.announcement_id}"
         return base if self.arg is None else f"{base}:{self.arg}"
 
+    def __str__(self) -> str:
+        return self.id
 
-ACTION_VERBS = frozenset({"ack", "vote", "submit", "discard", "approve", "reject",
-                          "approve-edit", "reject-edit"})
+    @classmethod
+    def of(cls, verb: Verb, announcement_id: int | None, arg: int | None = None) -> str:
+        """The id of a button on a stored announcement (a row's id is set once saved)."""
+        if announcement_id is None:
+            raise ValueError("an announcement gets buttons only once it is stored")
+        return cls(verb, announcement_id, arg).id
+
+    @classmethod
+    def parse(cls, raw: str) -> Action | None:
+        """``ack:12`` -> Action(ACK, 12); None when it is not one of ours."""
+        parts = raw.strip().split(":")
+        if len(parts) not in (2, 3) or parts[0] not in ACTION_VERBS:
+            return None
+        if not all(p.isascii() and p.isdigit() and len(p) <= 19 for p in parts[1:]):
+            return None
+        numbers = [int(p) for p in parts[1:]]
+        if not all(1 <= n <= MAX_ID for n in numbers):
+            return None
+        return cls(Verb(parts[0]), numbers[0], numbers[1] if len(numbers) == 2 else None)
+
+
+ACTION_VERBS = frozenset(v.value for v in Verb)
 
 
 def parse_action(raw: str) -> Action | None:
-    """``ack:12`` -> Action("ack", 12); None when it is not one of ours."""
-    parts = raw.strip().split(":")
-    if len(parts) not in (2, 3) or parts[0] not in ACTION_VERBS:
-        return None
-    try:
-        numbers = [int(p) for p in parts[1:]]
-    except ValueError:
-        return None
-    return Action(parts[0], numbers[0], numbers[1] if len(numbers) == 2 else None)
+    """``Action.parse``: None for anything that is not one of Crier's button ids."""
+    return Action.parse(raw)
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ from announcements.lifecycle import Crier  # noqa: E402
 from announcements.ports import ChatPlatform, RateLimits  # noqa: E402
 from announcements.types import DeliveryStatus, Purpose  # noqa: E402
 from bench.harness import SLACK_ONLY, Observed, open_rows, user_id  # noqa: E402
-from bot.router import Router  # noqa: E402
+from bot.inbound import Inbound, Pipeline  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from bot.slack.platform import make_platform  # noqa: E402
 from storage.db import Database  # noqa: E402
@@ -69,7 +69,7 @@ def message_ref(db: Database, ann_id: int, slack_user: str) -> str | None:
             col(Identity.platform_user_id) == slack_user)).scalar_one_or_none()
 
 
-async def probe(router: Router, engine: DeliveryEngine, ann_id: int, stop: asyncio.Event,
+async def probe(router: Pipeline, engine: DeliveryEngine, ann_id: int, stop: asyncio.Event,
                 took: list[float], every: float = 0.02) -> None:
     """People 0, 1, 2, ... click "Got it", one every ``every`` seconds (each click on its
     own, as people's are), once their copy is well behind the engine."""
@@ -77,9 +77,11 @@ async def probe(router: Router, engine: DeliveryEngine, ann_id: int, stop: async
     async def click(person: int) -> None:
         ref = await asyncio.to_thread(message_ref, engine.db, ann_id, user_id(person))
         started = time.perf_counter()
-        reply = await router.action("slack", user_id(person), f"ack:{ann_id}", ref)
+        reply = await router.press(Inbound("slack", user_id(person), message_ref=ref),
+                                   f"ack:{ann_id}")
         took.append(time.perf_counter() - started)
-        assert reply.message is not None and "Acknowledged" in reply.message.text, reply
+        said = reply.message.text if reply is not None and reply.message is not None else ""
+        assert "Acknowledged" in said, reply
 
     person, clicks = 0, set()
     lane = engine.lanes["slack"]
@@ -123,7 +125,7 @@ async def serve(args: argparse.Namespace) -> dict[str, Any]:
     clicks: list[float] = []
     started = time.monotonic()
     running = asyncio.create_task(engine.run(stop))
-    probing = (asyncio.create_task(probe(Router(crier), engine, args.ack_probe, stop, clicks))
+    probing = (asyncio.create_task(probe(Pipeline(crier), engine, args.ack_probe, stop, clicks))
                if args.ack_probe else None)
     print("ready", flush=True)
     while not stop.is_set():

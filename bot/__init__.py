@@ -1,2 +1,2 @@
-"""Everything that talks to people: the CLI, the command grammar, the router
-and one adapter subpackage per chat platform."""
+"""Everything that talks to people: the CLI, the command grammar, the inbound
+pipeline (``bot.inbound``) and one adapter subpackage per chat platform."""

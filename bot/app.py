@@ -24,7 +24,7 @@ from announcements.quiet import parse_quiet_hours
 from announcements.scheduling import ReportSchedule, Scheduler
 from announcements.timespec import parse_duration, require_every, zone
 from bot import report_commands
-from bot.router import Router
+from bot.inbound import Pipeline
 from bot.scheduling import SchedulerService
 from bot.settings import Settings
 from storage.db import Database
@@ -38,7 +38,7 @@ class Runtime:
     crier: Crier
     platforms: dict[str, ChatPlatform]
     engine: DeliveryEngine
-    router: Router
+    router: Pipeline
     scheduler: SchedulerService
     extras: dict[str, object] = field(default_factory=dict)
 
@@ -73,7 +73,7 @@ def build(
     engine = DeliveryEngine(db, RENDERERS, platforms, clock,
                             engine_config or config_from_env(settings.extra), channels=channels)
     extensions = {**crier.corrections.commands(), "report": report_commands.command(crier)}
-    router = Router(crier, on_outbox=engine.poke, extensions=extensions)
+    router = Pipeline(crier, on_outbox=engine.poke, extensions=extensions)
     service = SchedulerService(scheduler, Leadership(db), db, clock, platforms,
                                on_outbox=engine.poke)
     return Runtime(settings, db, crier, platforms, engine, router, service)

@@ -191,7 +191,8 @@ def _console(settings: Settings, db: Database, user: str) -> None:
         out.print(CONSOLE_HELP)
         out.print(f"You are {person.name} <{person.email}>.")
         print(f"{person.email}> ", end="", flush=True)
-    asyncio.run(session.run(sys.stdin, prompt=interactive))
+    lines = getattr(sys.stdin, "buffer", sys.stdin)  # bytes: decoded by the session
+    asyncio.run(session.run(lines, prompt=interactive))
 
 
 @app.command()

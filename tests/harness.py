@@ -10,13 +10,18 @@ from announcements.types import OutboundMessage, Reply
 from bot.app import Runtime, build
 from bot.console import ConsolePlatform
 from bot.console.render import render
+from bot.inbound import Inbound, showing
 from bot.settings import Settings
 from storage.db import Database
 from tests.factories import APPROVER, COMMS, seed
 
 
-def shown(reply: Reply) -> str:
-    parts = [render(m) for m in (reply.message, reply.update) if m is not None]
+def shown(reply: Reply | None, clicked: bool = False) -> str:
+    """What the person reads: what was said to them, then the replaced message."""
+    if reply is None:
+        return ""
+    show = showing(reply, clicked)
+    parts = [render(m) for m in (*show.say, show.replace) if m is not None]
     return "\n".join(parts)
 
 
@@ -27,17 +32,19 @@ class Chat:
     clock: ManualClock
 
     async def say(self, email: str, line: str) -> str:
-        reply = await self.runtime.router.text("console", email, line, channel="console")
+        reply = await self.runtime.router.text(Inbound("console", email, channel="console"),
+                                               line)
         return shown(reply)
 
     async def click(self, email: str, action: str, value: str | None = None) -> str:
         holder = next((i for i in reversed(self.platform.inbox(email))
                        if action in _actions(i.message)), None)
-        reply = await self.runtime.router.action("console", email, action,
-                                                 holder.ref if holder else None, value)
-        if reply.update is not None and holder is not None:
-            await self.platform.update(email, holder.ref, reply.update)
-        return shown(reply)
+        inbound = Inbound("console", email, message_ref=holder.ref if holder else None)
+        reply = await self.runtime.router.press(inbound, action, value)
+        show = showing(reply, holder is not None) if reply is not None else None
+        if show is not None and show.replace is not None and holder is not None:
+            await self.platform.update(email, holder.ref, show.replace)
+        return shown(reply, holder is not None)
 
     async def tick(self) -> int:
         """What a running server does each second: due jobs, then the outbox."""

@@ -45,6 +45,7 @@ from announcements.types import (
     Reply,
     Role,
     Status,
+    Verb,
 )
 from storage.models import Announcement, Correction, Delivery
 
@@ -316,8 +317,10 @@ def _request(s: Session, ann: Announcement, fix: Correction, row: Claimed
             text=fix.text,
             footer=f"Now it says: {_short(ann.text)} · To: {ann.audience} "
                    f"({ann.audience_size} people) · Delivered copies are updated in place",
-            buttons=(Button(f"approve-edit:{ann.id}:{fix.id}", "Approve edit", "primary"),
-                     Button(f"reject-edit:{ann.id}:{fix.id}", "Reject edit", "danger")),
+            buttons=(Button(Action.of(Verb.APPROVE_EDIT, ann.id, fix.id), "Approve edit",
+                                   "primary"),
+                     Button(Action.of(Verb.REJECT_EDIT, ann.id, fix.id), "Reject edit",
+                                   "danger")),
             announcement_id=ann.id, purpose=Purpose.EDIT_REQUEST.value)
     if row.action == DeliveryAction.SEND:
         return None  # decided or superseded before this request went out

@@ -17,8 +17,11 @@ from announcements.delivery import DeliveryEngine
 from announcements.types import Reply
 from bot.console.platform import ConsolePlatform, InboxItem
 from bot.console.render import buttons_of, render
-from bot.router import NOT_IN_DIRECTORY, Router
+from bot.inbound import NOT_IN_DIRECTORY, Inbound, Pipeline, showing
+from bot.inbound.text import decoded, unstorable
 from bot.scheduling import SchedulerService
+
+PLATFORM = "console"
 
 CONSOLE_HELP = """Console: type a command as you would in chat, e.g.
   /announce to:Engineering ack Please read the new on-call policy
@@ -29,7 +32,7 @@ Other lines:  as EMAIL  (switch user) · inbox · click ID [reason] · quit"""
 class ConsoleSession:
     def __init__(
         self,
-        router: Router,
+        router: Pipeline,
         platform: ConsolePlatform,
         engine: DeliveryEngine,
         user: str,
@@ -47,16 +50,16 @@ class ConsoleSession:
     def say(self, text: str) -> None:
         print(text, file=self.out, flush=True)
 
-    async def run(self, lines: Iterable[str], prompt: bool = False) -> None:
+    async def run(self, lines: Iterable[str | bytes], prompt: bool = False) -> None:
         for raw in lines:
             if not await self.handle(raw):
                 break
             if prompt:
                 print(f"{self.user}> ", end="", file=self.out, flush=True)
 
-    async def handle(self, raw: str) -> bool:
-        """Process one line; False means quit."""
-        line = raw.strip()
+    async def handle(self, raw: str | bytes) -> bool:
+        """Process one line; False means quit. Bytes that are not UTF-8 read as �."""
+        line = decoded(raw).strip()
         if not line or line.startswith("#"):
             return True
         word, _, rest = line.partition(" ")
@@ -72,8 +75,8 @@ class ConsoleSession:
         elif word == "click":
             await self._click(rest)
         elif line.startswith("/"):
-            reply = await self.router.text("console", self.user, line, channel="console")
-            self._show_reply(reply)
+            reply = await self.router.text(self._inbound(), line)
+            await self._show_reply(reply)
         else:
             self.say(f"✗ `{word}` is not a console command. Type `help`.")
         await self._deliver()
@@ -83,7 +86,11 @@ class ConsoleSession:
         if not email:
             self.say("✗ `as` needs an email, e.g. `as avery.approver@example.com`")
             return
-        person = await self.router.identify("console", email)
+        bad = unstorable(email, "The email")
+        if bad is not None:
+            self.say(f"✗ {bad}")
+            return
+        person = await self.router.identify(PLATFORM, email)
         if person is None:
             self.say(f"✗ {email}: {NOT_IN_DIRECTORY}")
             return
@@ -96,12 +103,12 @@ class ConsoleSession:
             self.say("✗ `click` needs a button ID, e.g. `click ack:12`. Type `inbox` to see them.")
             return
         item = self._holding(action)
-        reply = await self.router.action(
-            "console", self.user, action, item.ref if item else None, value.strip() or None
-        )
-        if reply.update is not None and item is not None:
-            await self.platform.update(self.user, item.ref, reply.update)
-        self._show_reply(reply, updated=item if reply.update is not None else None)
+        reply = await self.router.press(self._inbound(item.ref if item else None), action,
+                                        value.strip() or None)
+        await self._show_reply(reply, item)
+
+    def _inbound(self, ref: str | None = None) -> Inbound:
+        return Inbound(PLATFORM, self.user, channel=PLATFORM, message_ref=ref)
 
     def _holding(self, action: str) -> InboxItem | None:
         for item in reversed(self.platform.inbox(self.user)):
@@ -109,15 +116,21 @@ class ConsoleSession:
                 return item
         return None
 
-    def _show_reply(self, reply: Reply, updated: InboxItem | None = None) -> None:
-        if reply.message is not None:
-            if reply.message.buttons or reply.message.poll:
+    async def _show_reply(self, reply: Reply | None, clicked: InboxItem | None = None) -> None:
+        if reply is None:
+            return
+        shown = showing(reply, clicked is not None)
+        if shown.replace is not None and clicked is not None:
+            await self.platform.update(self.user, clicked.ref, shown.replace)
+            self.say(f"(message {clicked.ref} updated)\n" + render(shown.replace))
+        for message in shown.say:
+            if message.buttons or message.poll:
                 # Interactive replies (a preview) stay in the inbox so `click` finds them.
-                self.platform.add(self.user, reply.message)
+                self.platform.add(self.user, message)
                 self._seen[self.user] = len(self.platform.inboxes[self.user])
-            self.say(render(reply.message))
-        if updated is not None and updated.message is not (reply.message):
-            self.say(f"(message {updated.ref} updated)\n" + render(updated.message))
+            self.say(render(message))
+        if shown.toast is not None and shown.replace is None:
+            self.say(shown.toast)
 
     async def _deliver(self) -> None:
         if self.scheduler is not None:

@@ -16,8 +16,17 @@ from sqlmodel import Session, col
 
 from announcements import render, views
 from announcements.policy import grants_of
-from announcements.types import DeliveryStatus, Kind, Person, Purpose, Role, Status
-from bot.router import NOT_IN_DIRECTORY
+from announcements.types import (
+    Action,
+    DeliveryStatus,
+    Kind,
+    Person,
+    Purpose,
+    Role,
+    Status,
+    Verb,
+)
+from bot.inbound import NOT_IN_DIRECTORY
 from bot.slack.blocks import VIEW_MAX_BLOCKS, Block, actions, button, escape, mrkdwn, plain
 from storage.db import Database
 from storage.models import Announcement, Delivery, PollOption, Receipt, Vote
@@ -68,7 +77,7 @@ def _to_confirm(s: Session, me: Person) -> list[Block]:
     for ann in rows:
         sent = render.local(ann.sent_at, me.timezone) if ann.sent_at else "recently"
         blocks.append(_item(ann, f"sent {sent}",
-                            button(f"ack:{ann.id}", "Got it", "primary")))
+                            button(Action.of(Verb.ACK, ann.id), "Got it", "primary")))
     return blocks
 
 
@@ -94,7 +103,7 @@ def _open_polls(s: Session, me: Person, now: datetime) -> list[Block]:
         closes = f"closes {render.local(ann.closes_at, me.timezone)}" if ann.closes_at else "open"
         note = f"you answered {', '.join(answered)}" if answered else "not answered yet"
         blocks.append(_item(ann, f"{closes} · {note}"))
-        blocks += actions([button(f"vote:{ann.id}:{o.position}",
+        blocks += actions([button(Action.of(Verb.VOTE, ann.id, o.position),
                                   ("✓ " if o.id in mine else "") + o.label)
                            for o in options], block_id=f"poll_{ann.id}")
     return blocks
@@ -112,7 +121,7 @@ def _drafts(s: Session, me: Person) -> list[Block]:
         return blocks + [{"type": "context", "elements": [mrkdwn("No drafts waiting.")]}]
     for ann in rows:
         words = "waiting for approval" if ann.status == Status.PENDING_APPROVAL else "draft"
-        accessory = (button(f"submit:{ann.id}", "Submit for approval", "primary")
+        accessory = (button(Action.of(Verb.SUBMIT, ann.id), "Submit for approval", "primary")
                      if ann.status == Status.DRAFT else None)
         blocks.append(_item(ann, f"{words} · to {ann.audience}", accessory))
     return blocks
@@ -155,8 +164,8 @@ def _approvals(s: Session, me: Person) -> list[Block]:
     blocks = _heading("Waiting for your approval")
     for ann, author in rows:
         blocks.append(_item(ann, f"by {author} · to {ann.audience} ({ann.audience_size} people)"))
-        blocks += actions([button(f"approve:{ann.id}", "Approve", "primary"),
-                           button(f"reject:{ann.id}", "Reject", "danger")],
+        blocks += actions([button(Action.of(Verb.APPROVE, ann.id), "Approve", "primary"),
+                           button(Action.of(Verb.REJECT, ann.id), "Reject", "danger")],
                           block_id=f"approval_{ann.id}")
     return blocks
 

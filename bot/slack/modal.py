@@ -11,9 +11,10 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from announcements.errors import CrierError
 from announcements.limits import MAX_REASON_CHARS
 from announcements.timespec import Every, When, parse_every, parse_when, zone
-from announcements.types import DraftRequest, Kind, OutboundMessage
+from announcements.types import DraftRequest, Kind, OutboundMessage, Refusal
 from bot.slack.blocks import escape, message_blocks, mrkdwn, plain
 
 DRAFT_CALLBACK = "crier_draft"
@@ -26,6 +27,11 @@ OPTION_VALUE_CHARS = 150
 SELECT_OPTIONS = 100
 METADATA_CHARS = 3000
 TITLE_CHARS = 150
+
+#: The form's block for each ``DraftRequest`` field a refusal may name.
+FIELD_BLOCKS = {"text": "message", "audience": "audience", "at": "schedule",
+                "nudge": "nudge", "ack": "options", "urgent": "options"}
+PICK_A_TIME = "Pick a date and time with the picker."
 
 NUDGES = (("24h", "Every day"), ("2d", "Every 2 days"), ("3d", "Every 3 days"),
           ("7d", "Every week"))
@@ -138,15 +144,19 @@ def parse_draft(view: dict[str, Any], timezone: str) -> tuple[DraftRequest | Non
         errors["audience"] = "Choose who gets it, or type an audience below."
     flags = set(_selected(values, "options"))
     nudge_raw = str((_value(values, "nudge").get("selected_option") or {}).get("value") or "")
-    nudge: Every | None = parse_every(nudge_raw) if nudge_raw else None
+    nudge: Every | None = None
+    try:
+        nudge = parse_every(nudge_raw) if nudge_raw else None
+    except CrierError as exc:
+        errors["nudge"] = exc.message
     if nudge is not None and "ack" not in flags:
         errors["nudge"] = ("Reminders go to people who have not confirmed, so also tick "
                            "“Ask recipients to confirm”.")
     at: When | None = None
-    stamp = _value(values, "schedule").get("selected_date_time")
-    if stamp:
-        local = datetime.fromtimestamp(int(stamp), UTC).astimezone(zone(timezone))
-        at = parse_when(local.strftime("%Y-%m-%d %H:%M"))
+    try:
+        at = _picked_time(_value(values, "schedule").get("selected_date_time"), timezone)
+    except (CrierError, TypeError, ValueError, OverflowError, OSError):
+        errors["schedule"] = PICK_A_TIME
     if errors:
         return None, errors
     text = f"*{title}*\n{message}" if title else message
@@ -154,15 +164,20 @@ def parse_draft(view: dict[str, Any], timezone: str) -> tuple[DraftRequest | Non
                         ack="ack" in flags, urgent="urgent" in flags), {}
 
 
-def refusal_field(text: str) -> str:
-    """Under which field the domain's refusal of a form belongs (read from its first line)."""
-    low = text.strip().splitlines()[0].lower() if text.strip() else ""
-    if any(w in low for w in ("audience", "department", "location", "email", "reaches",
-                               "scope", "covers")):
-        return "audience"
-    if any(w in low for w in ("past", "time zone", "schedule", "`at:")):
-        return "schedule"
-    return "message"
+def _picked_time(stamp: Any, timezone: str) -> When | None:
+    """The datetimepicker's Unix time as a time phrase in the author's zone; raises for a
+    value the picker never sends (not an integer, or outside years 1..9999)."""
+    if stamp is None or stamp == "":
+        return None
+    if isinstance(stamp, bool) or not isinstance(stamp, int | str):
+        raise TypeError("not a Unix time")
+    local = datetime.fromtimestamp(int(stamp), UTC).astimezone(zone(timezone))
+    return parse_when(local.strftime("%Y-%m-%d %H:%M"))
+
+
+def field_errors(refusal: Refusal) -> dict[str, str]:
+    """A refusal of the drafting form, under the field it concerns (else the message)."""
+    return {FIELD_BLOCKS.get(refusal.field or "", "message"): refusal.words}
 
 
 def reject_view(announcement: str, meta: dict[str, Any]) -> dict[str, Any]:

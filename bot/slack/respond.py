@@ -20,6 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from announcements.types import OutboundMessage, Reply
+from bot.inbound import showing
 from bot.slack.blocks import BlockKitLimit, context, payload
 from bot.slack.modal import notice_view
 from bot.slack.platform import make_ref
@@ -38,6 +39,11 @@ class Where:
     ephemeral: bool = False
     home: bool = False
     trigger_id: str | None = None
+
+    @property
+    def clicked(self) -> bool:
+        """A button on a message (or the App Home) was pressed, rather than text typed."""
+        return bool(self.ts) or self.home
 
     @property
     def message_ref(self) -> str | None:
@@ -90,13 +96,15 @@ class Responder:
         self.client = client
         self.session: aiohttp.ClientSession | None = None
 
-    async def answer(self, where: Where, reply: Reply) -> None:
-        if reply.update is not None:
-            await self.replace(where, reply.update)
-        if reply.message is not None and reply.message != reply.update:
-            await self.tell(where, reply.message)
-        for notice in reply.notices:
-            await self.tell(where, OutboundMessage(text=notice))
+    async def answer(self, where: Where, reply: Reply | None) -> None:
+        """Show ``reply`` (``bot.inbound.present``); None (a duplicate) shows nothing."""
+        if reply is None:
+            return
+        shown = showing(reply, where.clicked)
+        if shown.replace is not None:
+            await self.replace(where, shown.replace)
+        for message in shown.say:
+            await self.tell(where, message)
 
     async def replace(self, where: Where, message: OutboundMessage) -> None:
         """Put ``message`` in place of the clicked one (the App Home is republished instead)."""

@@ -1,19 +1,24 @@
-"""Inbound Telegram updates -> the router, through python-telegram-bot's ``Application``.
+"""Inbound Telegram updates -> the inbound pipeline, through python-telegram-bot's
+``Application``.
 
 The application is built without an ``Updater``: the webhook route (or the
-long-polling task) hands each update to ``TelegramInbound.process``, which
-processes an ``update_id`` once. A Telegram user who is not linked to a
-directory entry can only ``/start`` and link.
+long-polling task) hands each update to ``TelegramInbound.process_update``. An
+``update_id`` takes effect once: it is recorded in the transaction of its effect
+(``storage.events``), so an update whose handler failed is answered "try again",
+reported as ``FAILED`` (the webhook answers 500, polling fetches it again) and
+takes effect when Telegram delivers it again. A Telegram user who is not linked
+to a directory entry can only ``/start`` and link.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from enum import StrEnum
 from typing import Any
 
 from sqlmodel import col, select
-from telegram import BotCommand, CallbackQuery, Update
+from telegram import BotCommand, Update
 from telegram.constants import ChatType
 from telegram.ext import (
     Application,
@@ -28,13 +33,16 @@ from telegram.ext import (
 
 from announcements import linking
 from announcements.errors import CrierError
-from announcements.types import OutboundMessage, Person, Purpose, Reply, parse_action
+from announcements.types import OutboundMessage, Person, Purpose, Reply
 from bot import grammar
 from bot.app import Runtime
-from bot.router import error_text
-from bot.telegram import render
+from bot.inbound import TRY_AGAIN, Inbound, refusal
+from bot.inbound.pipeline import try_again
+from bot.inbound.text import unstorable
 from bot.telegram.platform import TelegramPlatform
-from storage.events import first_time
+from bot.telegram.present import Presenter
+from storage import events
+from storage.events import Pending
 from storage.models import Delivery
 
 log = logging.getLogger("crier.telegram")
@@ -72,6 +80,12 @@ def command_line(text: str) -> str:
     return head.split("@", 1)[0] + sep + rest
 
 
+class Handled(StrEnum):
+    DONE = "done"
+    DUPLICATE = "duplicate"  # the update took effect before
+    FAILED = "failed"  # nothing recorded: Telegram should deliver it again
+
+
 def poll_announcement(runtime: Runtime, poll_id: str) -> int | None:
     """The announcement a native poll belongs to, from its delivery rows."""
     with runtime.db.session() as s:
@@ -84,12 +98,15 @@ def poll_announcement(runtime: Runtime, poll_id: str) -> int | None:
 
 
 class TelegramInbound:
-    """Everything a Telegram user can do, on top of the router."""
+    """Everything a Telegram user can do, on top of the inbound pipeline."""
 
     def __init__(self, runtime: Runtime, platform: TelegramPlatform) -> None:
         self.runtime = runtime
         self.platform = platform
-        self.router = runtime.router
+        self.present = Presenter(platform)
+        self.pipeline = runtime.router
+        self._failed: set[int] = set()
+        self.pipeline.strangers[PLATFORM] = NOT_LINKED
         self.app: Application[Any, Any, Any, Any, Any, Any] = (
             ApplicationBuilder().bot(platform.bot).updater(None).job_queue(None).build()
         )
@@ -125,35 +142,59 @@ class TelegramInbound:
                 self._ready = False
         await self.platform.stop()
 
-    async def process(self, data: dict[str, Any]) -> bool:
-        """Handle one update (webhook JSON); False when its ``update_id`` was seen before."""
+    async def process(self, data: dict[str, Any]) -> Handled:
+        """Handle one update (webhook JSON)."""
         await self.start()
         update = Update.de_json(data, self.app.bot)
         return await self.process_update(update)
 
-    async def process_update(self, update: Update) -> bool:
+    async def process_update(self, update: Update) -> Handled:
         await self.start()
-        now = self.runtime.crier.clock.now()
-        if not await asyncio.to_thread(first_time, self.runtime.db, PLATFORM,
-                                       str(update.update_id), now):
+        key = Pending(PLATFORM, (_key(update.update_id),), self.runtime.crier.clock.now())
+        if await self.pipeline.run(events.seen, self.runtime.db, key):
             log.info("telegram update %s was already processed", update.update_id)
-            return False
+            return Handled.DUPLICATE
         await self.app.process_update(update)
-        return True
+        if update.update_id in self._failed:
+            self._failed.discard(update.update_id)
+            return Handled.FAILED
+        # An update that wrote nothing (a read-only command) is recorded now.
+        await self.pipeline.run(events.record, self.runtime.db, key)
+        return Handled.DONE
 
     # -- helpers ----------------------------------------------------------------------
 
+    def _inbound(self, update: Update, user_id: int, chat_id: int | None = None,
+                 keys: tuple[str, ...] = ()) -> Inbound:
+        return Inbound(PLATFORM, str(user_id), (_key(update.update_id), *keys),
+                       str(chat_id) if chat_id is not None else None)
+
+    def _check(self, update: Update, reply: Reply | None) -> Reply | None:
+        """Note a failed handler, so the update is reported ``FAILED``."""
+        if reply is not None and reply.error is not None and reply.error.code == TRY_AGAIN:
+            self._failed.add(update.update_id)
+        return reply
+
     async def _person(self, user_id: int) -> Person | None:
-        return await self.router.identify(PLATFORM, str(user_id))
+        return await self.pipeline.identify(PLATFORM, str(user_id))
 
     async def _say(self, chat_id: int, text: str) -> None:
-        await self.platform.say(chat_id, OutboundMessage(text=text))
+        await self.present.say(chat_id, OutboundMessage(text=text))
 
-    async def _show(self, chat_id: int, reply: Reply) -> None:
-        if reply.message is not None:
-            await self.platform.say(chat_id, reply.message)
-        for notice in reply.notices:
-            await self._say(chat_id, notice)
+    async def _show(self, chat_id: int, reply: Reply | None) -> None:
+        await self.present.show(chat_id, reply)
+
+    async def _link(self, update: Update, chat_id: int, fn: Any, *args: Any) -> Any:
+        """A linking step (a write) for this update: (result,), None for a duplicate, or
+        the refusal already told to the person."""
+        try:
+            return await self.pipeline.effect(self._inbound(update, chat_id), fn, *args)
+        except CrierError as exc:
+            await self._show(chat_id, refusal(exc))
+        except Exception:  # noqa: BLE001 - the person hears back whatever broke
+            log.exception("telegram linking failed for update %s", update.update_id)
+            await self._show(chat_id, self._check(update, try_again()))
+        return False
 
     # -- handlers ---------------------------------------------------------------------
 
@@ -166,7 +207,7 @@ class TelegramInbound:
                                      f"https://t.me/{self.platform.username}")
             return
         if context.args:
-            await self._redeem(user.id, chat.id, context.args[0])
+            await self._linking_text(update, user.id, chat.id, context.args[0], code=True)
             return
         person = await self._person(user.id)
         if person is not None:
@@ -180,8 +221,11 @@ class TelegramInbound:
         if user is None or chat is None:
             return
         crier = self.runtime.crier
-        person = await asyncio.to_thread(linking.unlink, crier.db, crier.clock, PLATFORM,
-                                         str(user.id))
+        done = await self._link(update, chat.id, linking.unlink, crier.db, crier.clock,
+                                PLATFORM, str(user.id))
+        if not done:
+            return
+        person = done[0]
         if person is None:
             await self._say(chat.id, "This Telegram account is not linked. /start links it.")
         else:
@@ -192,82 +236,83 @@ class TelegramInbound:
         user, chat, message = update.effective_user, update.effective_chat, update.message
         if user is None or chat is None or message is None or not message.text:
             return
-        if await self._person(user.id) is None:
-            await self._say(chat.id, NOT_LINKED)
-            return
         line = command_line(message.text)
         if chat.type != ChatType.PRIVATE and not _is_report_command(line):
             await self._say(chat.id, PRIVATE_ONLY)
             return
-        reply = await self.router.text(PLATFORM, str(user.id), line, channel=str(chat.id))
-        await self._show(chat.id, reply)
+        reply = await self.pipeline.text(self._inbound(update, user.id, chat.id), line)
+        await self._show(chat.id, self._check(update, reply))
 
     async def on_text(self, update: Update, context: Context) -> None:
         """Plain text in a private chat: the email or the code while linking."""
         user, chat, message = update.effective_user, update.effective_chat, update.message
         if user is None or chat is None or message is None or not message.text:
             return
-        text = message.text.strip()
         if await self._person(user.id) is not None:
             await self._say(chat.id, "Commands start with a slash: type /crier help.")
-        elif linking.EMAIL.fullmatch(text):
-            await self._request_code(user.id, chat.id, text)
-        elif linking.VERIFY_CODE.fullmatch(text) or linking.INVITE_CODE.fullmatch(text):
-            await self._redeem(user.id, chat.id, text)
         else:
-            await self._say(chat.id, NOT_LINKED)
+            await self._linking_text(update, user.id, chat.id, message.text.strip())
+
+    async def _linking_text(self, update: Update, user_id: int, chat_id: int,
+                            text: str, code: bool = False) -> None:
+        """An email or a code (``code``: after /start) from someone not linked yet."""
+        bad = unstorable(text, "Your message")
+        if bad is not None:
+            await self._show(chat_id, refusal(bad))
+        elif code:
+            await self._redeem(update, user_id, chat_id, text)
+        elif linking.EMAIL.fullmatch(text):
+            await self._request_code(update, user_id, chat_id, text)
+        elif linking.VERIFY_CODE.fullmatch(text) or linking.INVITE_CODE.fullmatch(text):
+            await self._redeem(update, user_id, chat_id, text)
+        else:
+            await self._say(chat_id, NOT_LINKED)
 
     async def on_button(self, update: Update, context: Context) -> None:
         query = update.callback_query
         if query is None or query.data is None:
             return
         user_id = query.from_user.id
-        if await self._person(user_id) is None:
-            await query.answer(NOT_LINKED[:200], show_alert=True)
-            return
         shown = query.message if query.message is not None and query.message.is_accessible \
             else None
         ref = f"{shown.chat.id}:{shown.message_id}" if shown is not None else None
-        reply = await self.router.action(PLATFORM, str(user_id), query.data, ref)
-        if reply.update is not None and shown is not None:
-            await self._replace(shown.chat.id, shown.message_id, reply.update, query.data)
-        await self._answer(query, reply)
+        # Each press is its own update, answered on its own (a spinner shows until then):
+        # a second press meets the domain's own idempotency ("already acknowledged").
+        inbound = Inbound(PLATFORM, str(user_id), (_key(update.update_id),), message_ref=ref)
+        reply = self._check(update, await self.pipeline.press(inbound, query.data))
+        await self.present.clicked(query, shown, reply)
 
     async def on_poll_answer(self, update: Update, context: Context) -> None:
         """A vote on a native poll: the whole current choice; no options = retracted."""
         answer = update.poll_answer
         if answer is None or answer.user is None:
             return  # answered on behalf of a chat: not a person Crier knows
-        ann_id = self.platform.polls.get(answer.poll_id) or await asyncio.to_thread(
+        ann_id = self.platform.polls.get(answer.poll_id) or await self.pipeline.run(
             poll_announcement, self.runtime, answer.poll_id)
         if ann_id is None:
             log.info("poll_answer for unknown poll %s", answer.poll_id)
             return
-        person = await self._person(answer.user.id)
-        if person is None:
-            await self._say(answer.user.id, NOT_LINKED)
-            return
         positions = [i + 1 for i in answer.option_ids]
-        try:
-            await asyncio.to_thread(self.runtime.crier.answer, person, ann_id, positions)
-        except CrierError as exc:
-            await self._say(answer.user.id, error_text(exc))
+        reply = self._check(update, await self.pipeline.answer(
+            self._inbound(update, answer.user.id, answer.user.id), ann_id, positions))
+        if reply is not None and reply.error is not None:
+            await self._show(answer.user.id, reply)  # a vote that counted needs no answer
 
     async def on_error(self, update: object, context: Context) -> None:
         log.error("telegram update failed: %r", context.error, exc_info=context.error)
 
     # -- linking ------------------------------------------------------------------------
 
-    async def _request_code(self, user_id: int, chat_id: int, email: str) -> None:
+    async def _request_code(self, update: Update, user_id: int, chat_id: int,
+                            email: str) -> None:
         rt = self.runtime
         trusted = tuple(n for n, p in rt.platforms.items()
                         if n != PLATFORM and not p.identifies_by_email)
-        try:
-            request = await asyncio.to_thread(linking.request_code, rt.db, rt.crier.clock,
-                                              PLATFORM, str(user_id), email, trusted)
-        except CrierError as exc:
-            await self._say(chat_id, error_text(exc))
+        done = await self._link(update, chat_id, linking.request_code, rt.db, rt.crier.clock,
+                                PLATFORM, str(user_id), email, trusted)
+        if not done:
             return
+        request = done[0]
         sent_on: list[str] = []
         for platform, address in request.channels if request else ():
             note = OutboundMessage(
@@ -292,14 +337,13 @@ class TelegramInbound:
                 "linked to Slack or Teams. Check the address, or ask your comms team or IT "
                 "for a Telegram invite link (`crier telegram invite EMAIL`)."))
 
-    async def _redeem(self, user_id: int, chat_id: int, code: str) -> None:
+    async def _redeem(self, update: Update, user_id: int, chat_id: int, code: str) -> None:
         crier = self.runtime.crier
-        try:
-            linked = await asyncio.to_thread(linking.redeem, crier.db, crier.clock, PLATFORM,
-                                             str(user_id), str(chat_id), code)
-        except CrierError as exc:
-            await self._say(chat_id, error_text(exc))
+        done = await self._link(update, chat_id, linking.redeem, crier.db, crier.clock,
+                                PLATFORM, str(user_id), str(chat_id), code)
+        if not done:
             return
+        linked = done[0]
         who = f"{linked.person.name} <{linked.person.email}>"
         if linked.already:
             text = f"This account was already linked to {who}."
@@ -310,36 +354,8 @@ class TelegramInbound:
                 text += "\nYour previously linked Telegram account no longer gets messages."
         await self._say(chat_id, text)
 
-    # -- buttons ------------------------------------------------------------------------
-
-    async def _replace(self, chat_id: int, message_id: int, message: OutboundMessage,
-                       action: str) -> None:
-        """Show what the click changed in the clicked message (the last part of a long
-        one). A Got it button becomes "✓ Acknowledged"."""
-        rendered = render.render(message)
-        markup = rendered.markup
-        parsed = parse_action(action)
-        if markup is None and parsed is not None and parsed.verb == "ack":
-            markup = render.acknowledged_keyboard(action)
-        try:
-            await self.platform.edit(chat_id, message_id, rendered.chunks[-1], markup)
-        except Exception as exc:  # noqa: BLE001 - the action itself succeeded
-            log.warning("could not update message %s:%s: %s", chat_id, message_id, exc)
-
-    async def _answer(self, query: CallbackQuery, reply: Reply) -> None:
-        if reply.message is not None and reply.message == reply.update:
-            # The clicked message already says it (a submitted draft): a toast is enough.
-            await query.answer(render.toast(reply.message.title or reply.message.text))
-            return
-        text = reply.message.text if reply.message is not None else ""
-        title = reply.message.title if reply.message is not None else None
-        short = None if title else render.toast(text)
-        refused = text.startswith("✗")
-        if short is None and refused and len(text) <= render.TOAST_CHARS:
-            short = text  # an alert shows several lines
-        await query.answer(short, show_alert=refused)
-        if reply.message is not None and short is None and query.message is not None:
-            await self.platform.say(query.message.chat.id, reply.message)
+def _key(update_id: int) -> str:
+    return f"update:{update_id}"
 
 
 def _is_report_command(line: str) -> bool:

@@ -1,6 +1,10 @@
 """What Telegram adds to ``crier serve``: ``POST /telegram/webhook`` and, for a
 laptop without a public URL, a long-polling task (``--telegram-polling``).
 
+An update whose handler failed has recorded nothing: the webhook answers 500,
+so Telegram delivers it again, and long polling asks for it again (up to
+``POLL_ATTEMPTS`` times) before moving its offset past it.
+
 The webhook processes nothing unless the ``X-Telegram-Bot-Api-Secret-Token``
 header equals ``TELEGRAM_WEBHOOK_SECRET`` (compared in constant time).
 """
@@ -22,13 +26,15 @@ from telegram.error import RetryAfter, TelegramError
 from announcements.ports import DeliveryError
 from bot.app import Runtime
 from bot.server import Plugin
-from bot.telegram.handlers import ALLOWED_UPDATES, TelegramInbound
+from bot.telegram.handlers import ALLOWED_UPDATES, Handled, TelegramInbound
 from bot.telegram.platform import TelegramPlatform, retry_seconds
 
 log = logging.getLogger("crier.telegram")
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 #: Telegram's updates are a few kilobytes; anything far larger is not one.
 MAX_BODY = 1_000_000
+#: How often long polling hands a failing update to the handlers before skipping it.
+POLL_ATTEMPTS = 3
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -73,7 +79,8 @@ class TelegramServer:
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             log.warning("malformed Telegram update %s: %r", data.get("update_id"), exc)
             return _error(400, "malformed Telegram update")
-        await self.inbound.process_update(update)
+        if await self.inbound.process_update(update) == Handled.FAILED:
+            return _error(500, "the update failed; deliver it again")
         return JSONResponse({"ok": True})
 
     async def poll(self, stop: asyncio.Event) -> None:
@@ -83,9 +90,12 @@ class TelegramServer:
         await bot.delete_webhook()
         offset: int | None = None
         backoff = 1.0
+        attempts: dict[int, int] = {}
+        confirmed: int | None = None
         stopping = asyncio.create_task(stop.wait())
         try:
             while not stop.is_set():
+                confirmed = offset
                 fetch = asyncio.create_task(bot.get_updates(
                     offset=offset, timeout=int(self.poll_timeout),
                     allowed_updates=list(ALLOWED_UPDATES)))
@@ -108,13 +118,22 @@ class TelegramServer:
                     continue
                 backoff = 1.0
                 for update in updates:
-                    offset = update.update_id + 1
                     try:
-                        await self.inbound.process_update(update)
+                        handled = await self.inbound.process_update(update)
                     except Exception:  # noqa: BLE001 - one bad update must not stop polling
                         log.exception("telegram update %s failed", update.update_id)
+                        handled = Handled.FAILED
+                    tries = attempts[update.update_id] = attempts.get(update.update_id, 0) + 1
+                    if handled == Handled.FAILED and tries < POLL_ATTEMPTS:
+                        await _wait(stop, backoff)  # fetch it again from this offset
+                        break
+                    attempts.pop(update.update_id, None)
+                    offset = update.update_id + 1
         finally:
             stopping.cancel()
+            if offset != confirmed:  # tell Telegram what was processed before stopping
+                with contextlib.suppress(TelegramError):
+                    await bot.get_updates(offset=offset, timeout=0, limit=1)
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:

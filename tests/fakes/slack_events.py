@@ -197,6 +197,7 @@ def form_values(**fields: Any) -> dict[str, Any]:
     """``view.state.values`` for the drafting form, from plain Python values."""
     values: dict[str, Any] = {}
     for block, value in fields.items():
+        state: dict[str, Any]
         if block in ("audience", "options"):
             state = {"type": "multi_static_select" if block == "audience" else "checkboxes",
                      "selected_options": [{"value": v} for v in value]}

@@ -149,6 +149,6 @@ async def linked_world(db: Database, clock: ManualClock, api: FakeTelegramAPI,
     async with TelegramWorld(api, db, clock, ids, others) as world:
         for email, user in (LINKED if linked is None else linked).items():
             said = await world.link(email, user)
-            assert said[-1].text.startswith("✓ Linked"), said[-1].text
+            assert (said[-1].text or "").startswith("✓ Linked"), said[-1].text
         api.reset()
         yield world
