@@ -16,6 +16,8 @@ Rules:
   deactivated, not found): never retried.
 - A database outage is waited out with backoff: claims pause, results are kept
   and written once it answers again. Nothing is dropped.
+- The engine's database work runs on the database's executor at BACKGROUND
+  priority: a person's click (INTERACTIVE) goes first (``storage.executor``).
 """
 
 from __future__ import annotations
@@ -27,9 +29,7 @@ import logging
 import os
 import random
 import socket
-import sys
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
@@ -49,7 +49,7 @@ from announcements.ports import (
 )
 from announcements.throttle import Throttle
 from announcements.types import BULK_PURPOSES, DeliveryAction, DeliveryStatus, OutboundMessage
-from storage.db import Database, background_writer
+from storage.db import Database, Priority
 
 __all__ = ["Claimed", "DeliveryEngine", "EngineConfig", "Outbox", "PlatformLane", "Result",
            "Version"]
@@ -87,10 +87,6 @@ class EngineConfig:
     progress_min_recipients: int = 100
     #: Overrides of the platforms' own ``limits``, by platform name.
     limits: dict[str, RateLimits] = field(default_factory=dict)
-    #: While ``run`` serves, Python hands the GIL over this often (default 5 ms).
-    #: Sending keeps a core busy; a shorter turn keeps database transactions, and
-    #: the clicks people make meanwhile, fast (see docs/delivery.md). None: leave it.
-    gil_switch_interval: float | None = 0.0005
 
 
 #: ``CRIER_*`` settings of the engine (seconds unless named otherwise).
@@ -178,18 +174,6 @@ class PlatformLane:
     room: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-_POOL: ThreadPoolExecutor | None = None
-
-
-def _pool() -> ThreadPoolExecutor:
-    """Database calls run here, apart from the threads that answer people's clicks."""
-    global _POOL
-    if _POOL is None:
-        _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="crier-outbox",
-                                   initializer=background_writer)
-    return _POOL
-
-
 class DeliveryEngine:
     """Sends what the outbox holds, one lane per platform."""
 
@@ -235,8 +219,7 @@ class DeliveryEngine:
         return self.outbox.owner
 
     async def _db(self, fn: Callable[..., T], *args: Any) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(_pool(), functools.partial(fn, *args))
+        return await self.db.executor.run(fn, *args, priority=Priority.BACKGROUND)
 
     def _claim_size(self, lane: PlatformLane) -> int:
         """No more than the lane can send well within a lease."""
@@ -502,13 +485,12 @@ class DeliveryEngine:
         self._stop = stop
         self._flush_now = asyncio.Event()
         lanes_done = asyncio.Event()
-        switch = sys.getswitchinterval()
-        if self.config.gil_switch_interval:
-            sys.setswitchinterval(self.config.gil_switch_interval)
         helpers = [asyncio.create_task(self._flush_loop(lanes_done)),
                    asyncio.create_task(self._housekeeping_loop(lanes_done))]
         try:
-            await asyncio.gather(*(self._lane_loop(name, stop) for name in self.lanes))
+            # Serves until stopped, with no platform too (an engine that ends is restarted).
+            await asyncio.gather(stop.wait(),
+                                 *(self._lane_loop(name, stop) for name in self.lanes))
         finally:
             lanes_done.set()
             self._flush_now.set()
@@ -516,7 +498,6 @@ class DeliveryEngine:
             await self.flush()
             await self._give_back()
             self._flush_now = None
-            sys.setswitchinterval(switch)
 
     def poke(self, platforms: Iterable[str] | None = None) -> None:
         """New rows were written: wake the lanes instead of waiting for the next poll."""

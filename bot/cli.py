@@ -191,6 +191,19 @@ def demo(
     _console(settings, db, DEMO_USER)
 
 
+def _serve_logging(settings: Settings) -> None:
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def _platforms_line(enabled: list[str]) -> str:
+    if not enabled:
+        return ("No chat platform is configured: set SLACK_BOT_TOKEN and "
+                "SLACK_SIGNING_SECRET, or TELEGRAM_BOT_TOKEN (see README).")
+    return f"Platforms on: {', '.join(enabled)}"
+
+
 @app.command()
 @friendly
 def serve(
@@ -198,25 +211,47 @@ def serve(
     port: int = typer.Option(8000, help="port to listen on"),
     telegram_polling: bool = typer.Option(
         False, "--telegram-polling", help="poll Telegram instead of receiving its webhook"),
+    no_delivery: bool = typer.Option(
+        False, "--no-delivery", help="HTTP only: run the delivery engine and the scheduler "
+        "elsewhere, with `crier worker`"),
 ) -> None:
     """The HTTP server (Slack, Telegram and Teams webhooks, /healthz, /metrics) with the
-    delivery workers and the scheduler."""
+    delivery workers and the scheduler (unless --no-delivery)."""
     import uvicorn
 
     from bot.serve import build_server
 
     settings = _settings()
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    _serve_logging(settings)
     db = _database(settings)
-    server_app, enabled = build_server(settings, db, telegram_polling=telegram_polling)
-    if not enabled:
-        err.print("No chat platform is configured: set SLACK_BOT_TOKEN and "
-                  "SLACK_SIGNING_SECRET, or TELEGRAM_BOT_TOKEN (see README).")
-    else:
-        err.print(f"Platforms on: {', '.join(enabled)}")
-    uvicorn.run(server_app, host=host, port=port, log_level=settings.log_level.lower())
+    server_app, enabled = build_server(settings, db, telegram_polling=telegram_polling,
+                                       run_workers=not no_delivery)
+    err.print(_platforms_line(enabled))
+    if no_delivery:
+        err.print("Delivery and scheduling are off here: run `crier worker` next to it.")
+    try:
+        uvicorn.run(server_app, host=host, port=port, log_level=settings.log_level.lower())
+    finally:
+        db.dispose()
+
+
+@app.command()
+@friendly
+def worker() -> None:
+    """The delivery engine and the scheduler, without an HTTP server (next to
+    `crier serve --no-delivery`). Stops on SIGTERM or Ctrl-C."""
+    from bot.serve import platforms_for, run_worker
+
+    settings = _settings()
+    _serve_logging(settings)
+    db = _database(settings)
+    err.print(_platforms_line(sorted(platforms_for(settings))))
+    err.print("Worker running: delivery and scheduler (no HTTP server).")
+    try:
+        asyncio.run(run_worker(settings, db))
+    finally:
+        db.dispose()
+    err.print("Worker stopped.")
 
 
 @report_app.command("weekly")

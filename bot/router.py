@@ -8,7 +8,6 @@ refusals into a message that says what to type instead.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,7 +43,7 @@ class Router:
     extensions: dict[str, Extension] | None = None
 
     async def identify(self, platform: str, user_id: str) -> Person | None:
-        return await asyncio.to_thread(self.crier.person_for, platform, user_id)
+        return await self.crier.db.executor.run(self.crier.person_for, platform, user_id)
 
     async def text(self, platform: str, user_id: str, line: str, **context: Any) -> Reply:
         """A command typed by ``user_id`` on ``platform``."""
@@ -54,7 +53,7 @@ class Router:
         context.setdefault("platform", platform)
         try:
             command = grammar.parse(line)
-            return await asyncio.to_thread(self._dispatch, person, command, context)
+            return await self.crier.db.executor.run(self._dispatch, person, command, context)
         except CrierError as exc:
             return Reply.text(error_text(exc))
         finally:
@@ -66,7 +65,7 @@ class Router:
         if person is None:
             return Reply.text(NOT_IN_DIRECTORY)
         try:
-            return await asyncio.to_thread(self.crier.draft, person, request)
+            return await self.crier.db.executor.run(self.crier.draft, person, request)
         except CrierError as exc:
             return Reply.text(error_text(exc))
 
@@ -84,7 +83,7 @@ class Router:
             return Reply.text(NOT_IN_DIRECTORY)
         inbound = InboundAction(person.email, action, platform, message_ref)
         try:
-            return await asyncio.to_thread(self.crier.press, person, inbound, value)
+            return await self.crier.db.executor.run(self.crier.press, person, inbound, value)
         except CrierError as exc:
             return Reply.text(error_text(exc))
         finally:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlmodel import select
 
@@ -20,6 +21,7 @@ from announcements.ports import Attachment
 from announcements.reports import WeeklyReport, weekly
 from announcements.scheduling import ReportPost, Scheduler, TickResult
 from announcements.types import OutboundMessage
+from storage.db import Priority
 from storage.events import prune
 from storage.leader import Leadership
 from storage.models import ReportSubscription
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
     from bot.app import Runtime
 
 log = logging.getLogger("crier.scheduler")
+T = TypeVar("T")
 
 
 @dataclass
@@ -47,11 +50,15 @@ class SchedulerService:
         assert self.runtime is not None, "bot.app.build sets the runtime"
         return self.runtime
 
+    async def _db(self, fn: Callable[..., T], *args: Any) -> T:
+        """Scheduler work on the database executor, behind people's clicks."""
+        return await self.leadership.db.executor.run(fn, *args, priority=Priority.BACKGROUND)
+
     async def run_due(self) -> TickResult:
         """Run due jobs once (if this process leads), then post any reports."""
-        if not await asyncio.to_thread(self.leadership.try_acquire):
+        if not await self._db(self.leadership.try_acquire):
             return TickResult()
-        result = await asyncio.to_thread(self.scheduler.tick)
+        result = await self._db(self.scheduler.tick)
         for post in result.reports:
             await self.post_weekly(post)
         if result.ran:
@@ -66,7 +73,7 @@ class SchedulerService:
 
     async def post_weekly(self, post: ReportPost | None = None) -> int:
         """Post the weekly report to every subscribed channel; return how many got it."""
-        report = await asyncio.to_thread(self.report, post.late if post else None)
+        report = await self._db(self.report, post.late if post else None)
         message = OutboundMessage(title="Crier weekly report", text=report.text())
         attachment = (Attachment("crier-weekly.png", report.chart_png)
                       if report.chart_png else None)
@@ -99,11 +106,11 @@ class SchedulerService:
         last_reconcile = 0.0
         while not stop.is_set():
             try:
-                leading = await asyncio.to_thread(self.leadership.try_acquire)
+                leading = await self._db(self.leadership.try_acquire)
                 if leading:
                     if loop.time() - last_reconcile > self.reconcile_every:
-                        await asyncio.to_thread(self.scheduler.reconcile)
-                        await asyncio.to_thread(self.prune_events)
+                        await self._db(self.scheduler.reconcile)
+                        await self._db(self.prune_events)
                         last_reconcile = loop.time()
                     await self.run_due()
             except Exception as exc:  # noqa: BLE001 - keep scheduling through DB blips
@@ -111,4 +118,4 @@ class SchedulerService:
             wait = self.tick_interval if self.leadership.held else self.retry_lead
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), wait)
-        await asyncio.to_thread(self.leadership.release)
+        await self._db(self.leadership.release)

@@ -62,7 +62,7 @@ def test_crier_serve_runs_as_a_process(db_url, db):
                 assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
                 assert time.monotonic() < deadline, "crier serve did not start"
                 time.sleep(0.2)
-        assert response.status_code == 200
+        assert response.status_code == 200, response.text
         assert "crier_outbox_rows" in httpx.get(f"http://127.0.0.1:{port}/metrics").text
     finally:
         proc.terminate()
