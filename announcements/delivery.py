@@ -17,7 +17,8 @@ Rules:
 - A database outage is waited out with backoff: claims pause, results are kept
   and written once it answers again. Nothing is dropped.
 - The engine's database work runs on the database's executor at BACKGROUND
-  priority: a person's click (INTERACTIVE) goes first (``storage.executor``).
+  priority, and each send waits while a person's click is being handled (at
+  most 50 ms): the click goes first (``storage.executor``).
 """
 
 from __future__ import annotations
@@ -85,6 +86,8 @@ class EngineConfig:
     progress_interval: float = 5.0
     #: Sends to fewer people finish in seconds and get no live status message.
     progress_min_recipients: int = 100
+    #: Rows rendered per database call (a click waits for at most one such call).
+    render_chunk: int = 25
     #: Overrides of the platforms' own ``limits``, by platform name.
     limits: dict[str, RateLimits] = field(default_factory=dict)
 
@@ -295,8 +298,11 @@ class DeliveryEngine:
         delay = self.config.db_retry_base
         while True:
             try:
-                return await self._db(self._render_rows, need)
-            except DB_ERRORS as exc:
+                return await self._render_in_chunks(need)
+            except Exception as exc:
+                if not isinstance(exc, DB_ERRORS):  # a bug, not an outage: the engine
+                    self._release.update(r.id for r in rows)  # stops and gives them back
+                    raise
                 self.db_errors += 1
                 late = give_up is not None and self.clock.now() + self._margin() >= give_up
                 if late or (self._stop is not None and self._stop.is_set()):
@@ -307,6 +313,15 @@ class DeliveryEngine:
                             _line(exc), delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.config.db_retry_cap)
+
+    async def _render_in_chunks(self, rows: list[Claimed]) -> dict[int, OutboundMessage]:
+        """Render a batch a few rows per database call, so a click waits for one
+        short call at most, never for a whole batch being rendered."""
+        out: dict[int, OutboundMessage] = {}
+        step = self.config.render_chunk
+        for i in range(0, len(rows), step):
+            out.update(await self._db(self._render_rows, rows[i:i + step]))
+        return out
 
     def _render_rows(self, rows: list[Claimed]) -> dict[int, OutboundMessage]:
         out: dict[int, OutboundMessage] = {}
@@ -564,6 +579,7 @@ class DeliveryEngine:
         low = max(1, self._claim_size(lane) // 2)
         while True:
             row, msg = await queue.get()
+            await self.db.executor.give_way()  # a person's click goes first
             await self._deliver(lane, row, msg)
             if queue.qsize() < low:
                 lane.room.set()

@@ -28,7 +28,7 @@ from starlette.routing import BaseRoute, Route
 from bot.app import Runtime
 from bot.metrics import render_metrics
 from bot.supervision import Supervisor
-from storage.db import DatabaseUnavailable
+from storage.db import DatabaseUnavailable, Priority
 
 log = logging.getLogger("crier.server")
 
@@ -91,7 +91,8 @@ def create_app(
         return JSONResponse(body, code)
 
     async def metrics(_: Request) -> Response:
-        body = await runtime.db.executor.run(render_metrics, runtime, supervisor)
+        body = await runtime.db.executor.run(render_metrics, runtime, supervisor,
+                                             priority=Priority.BACKGROUND)
         return Response(body, media_type="text/plain; version=0.0.4")
 
     @contextlib.asynccontextmanager

@@ -9,6 +9,11 @@ Rules:
 - On SQLite the database has one writer at a time (``storage.db.serialize_writers``);
   a call carries its priority to that turn-taking, so a waiting interactive write
   takes the next turn ahead of background writes.
+- Background work gives way to people: a background call does not start while an
+  interactive one is queued or running (for at most ``GIVE_WAY`` seconds, so it is
+  never starved), and ``give_way()`` lets the delivery engine hold its next send
+  the same way. A click's statements then do not queue for the GIL behind the
+  engine's sending and rendering.
 - A call whose caller was cancelled before it started is never run.
 - ``shutdown()`` finishes the calls already queued and stops the threads; a later
   call starts them again (a ``Database`` may be disposed and used again).
@@ -22,6 +27,7 @@ import contextvars
 import itertools
 import queue
 import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -30,6 +36,8 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 _LOCAL = threading.local()
+#: The longest background work waits for interactive work to finish.
+GIVE_WAY = 0.05
 
 
 class Priority(IntEnum):
@@ -61,8 +69,11 @@ class DbExecutor:
         self._seq = itertools.count()
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
-        #: Interactive calls queued or running now (the engine reads it to give way).
+        self._calm = threading.Condition(self._lock)
+        #: Interactive calls queued or running now.
         self.interactive = 0
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Pending] = (
+            weakref.WeakKeyDictionary())
 
     async def run(self, fn: Callable[..., T], *args: Any,
                   priority: Priority = Priority.INTERACTIVE) -> T:
@@ -80,6 +91,9 @@ class DbExecutor:
             try:
                 if future.cancelled():
                     return
+                if not interactive:
+                    with self._calm:
+                        self._calm.wait_for(lambda: self.interactive == 0, GIVE_WAY)
                 _LOCAL.priority = priority
                 try:
                     result = context.run(fn, *args)
@@ -92,15 +106,30 @@ class DbExecutor:
                     _LOCAL.priority = Priority.INTERACTIVE
             finally:
                 if interactive:
-                    with self._lock:
+                    with self._calm:
                         self.interactive -= 1
+                        self._calm.notify_all()
 
         self._start()
-        if interactive:
+        pending = self._loops.setdefault(loop, _Pending()) if interactive else None
+        if pending is not None:
+            pending.add()
             with self._lock:
                 self.interactive += 1
         self._queue.put(_Job(int(priority), next(self._seq), work))
-        return await future
+        try:
+            return await future
+        finally:
+            if pending is not None:
+                pending.done()
+
+    async def give_way(self, limit: float = GIVE_WAY) -> None:
+        """Wait (at most ``limit`` seconds) while interactive calls made from this
+        event loop are pending; return at once when there are none."""
+        pending = self._loops.get(asyncio.get_running_loop())
+        if pending is not None and pending.count:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(pending.idle.wait(), limit)
 
     @property
     def threads(self) -> int:
@@ -135,6 +164,24 @@ class DbExecutor:
                 thread.join(timeout)
         with self._lock:
             self._threads = [t for t in self._threads if t.is_alive()]
+
+
+class _Pending:
+    """Interactive calls awaited in one event loop (used only from that loop)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.idle = asyncio.Event()
+        self.idle.set()
+
+    def add(self) -> None:
+        self.count += 1
+        self.idle.clear()
+
+    def done(self) -> None:
+        self.count -= 1
+        if not self.count:
+            self.idle.set()
 
 
 def _deliver(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
