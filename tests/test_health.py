@@ -96,15 +96,24 @@ async def test_a_replaced_file_is_reopened_and_written_not_the_old_one(sqlite_db
     assert audit_rows(path) == audit_rows(old) + 1
 
 
-def test_health_is_503_when_the_database_is_read_only(sqlite_db, clock):
-    chat = make_chat(sqlite_db, clock)
-    path = sqlite_path(sqlite_db.url)
-    chat.runtime.db = Database(f"sqlite:///file:{path}?mode=ro&uri=true")
+def read_only(db: Database) -> Database:
+    """The same database opened so that it refuses every write (root cannot either)."""
+    if db.is_sqlite:
+        return Database(f"sqlite:///file:{sqlite_path(db.url)}?mode=ro&uri=true")
+    options = f"{db.url.query.get('options', '')} -cdefault_transaction_read_only=on"
+    url = db.url.update_query_dict({"options": options.strip()})
+    return Database(url.render_as_string(hide_password=False))
+
+
+def test_health_is_503_when_the_database_is_read_only(db, clock):
+    chat = make_chat(db, clock)
+    chat.runtime.db = read_only(db)
     try:
         with TestClient(create_app(chat.runtime, run_workers=False)) as client:
             health = client.get("/healthz")
         assert health.status_code == 503
-        assert "does not take writes: attempt to write a readonly database" \
-            in health.json()["database"]
+        assert health.json()["status"] == "unavailable"
+        assert "does not take writes" in health.json()["database"]
+        assert "read" in health.json()["database"]  # readonly / read-only transaction
     finally:
         chat.runtime.db.dispose()
