@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_delivery.py                    # N = 10,000 and 100,000
     .venv/bin/python bench/bench_delivery.py --n 3000 --rate 300 --baseline-seconds 5  # < 1 min
+    .venv/bin/python bench/bench_delivery.py --n 100000 --compare-switch-interval 0.0005
 
 For each N, on a fresh SQLite database, with the fake in its own process and the
 engine in a worker process (``bench/worker.py``, the delivery part of ``crier serve``):
@@ -14,6 +15,9 @@ engine in a worker process (``bench/worker.py``, the delivery part of ``crier se
   same limit. Efficiency = successful sends per second / the limit, over the span from
   the first to the last success; "of open time" leaves out the seconds a Retry-After
   was running (the platform accepts nothing then).
+- control (``--compare-switch-interval S``): the ceiling again, with the worker's GIL
+  switch interval set to S, as Crier did before issue 9, to compare clicks under the
+  same machine load.
 - baseline: what one would otherwise write, a loop over slack_sdk's ``chat_postMessage``
   with its built-in ``RateLimitErrorRetryHandler``, against the same fake (it runs at
   most ``--baseline-seconds``; it writes no status anywhere).
@@ -88,10 +92,10 @@ def run_worker(db: Database, fake: FakeSlackProcess, ann: int, *extra: str, rate
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
-def ceiling(n: int, workdir: str) -> dict[str, Any]:
-    db, ann, fanout = fresh(n, workdir, f"ceiling{n}")
+def ceiling(n: int, workdir: str, *extra: str) -> dict[str, Any]:
+    db, ann, fanout = fresh(n, workdir, f"ceiling{n}{len(extra)}")
     with FakeSlackProcess() as fake:
-        w = run_worker(db, fake, ann, "--ack-probe", str(ann))
+        w = run_worker(db, fake, ann, "--ack-probe", str(ann), *extra)
         seen = fake.stats()
     took = w["finished"] - w["started"]
     assert outbox_counts(db, ann) == {"delivered": n}, outbox_counts(db, ann)
@@ -198,6 +202,11 @@ def show(n: int, r: dict[str, Any], rate: float, p429: float) -> None:
         a = c["ack_ms"]
         print(f"  'Got it' clicks during the send: n={a['n']} p50 {a['p50']:.1f} ms · "
               f"p99 {a['p99']:.1f} ms · max {a['max']:.1f} ms")
+    if "ceiling_switch" in r:
+        w, a = r["ceiling_switch"], r["ceiling_switch"]["ack_ms"]
+        print(f"  control, worker with GIL switch interval {r['switch_interval']:g} s: "
+              f"{w['per_second']:,.0f} deliveries/s; clicks n={a['n']} p50 {a['p50']:.1f} ms"
+              f" · p99 {a['p99']:.1f} ms · max {a['max']:.1f} ms")
     print(f"rate limit {rate:g}/s, {p429:.2%} of posts answered 429 at random")
     print(f"  Crier: {lim['per_second']:,.1f}/s = {lim['efficiency']:.1%} of the limit "
           f"({lim['open_efficiency']:.1%} of it while no Retry-After ran; paused "
@@ -225,6 +234,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=500.0, help="the fake's limit, posts/s")
     parser.add_argument("--p429", type=float, default=0.0002, help="share of random 429s")
     parser.add_argument("--baseline-seconds", type=float, default=20.0)
+    parser.add_argument("--compare-switch-interval", type=float, default=0.0, metavar="S",
+                        help="also run the ceiling with the worker's GIL switch interval "
+                             "set to S seconds (the set-up before issue 9), as a control")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "delivery.json"))
     args = parser.parse_args()
     sizes = [int(x) for x in args.n.split(",")]
@@ -232,6 +244,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as workdir:
         for i, n in enumerate(sizes):
             r: dict[str, Any] = {"ceiling": ceiling(n, workdir)}
+            if args.compare_switch_interval:
+                r["switch_interval"] = args.compare_switch_interval
+                r["ceiling_switch"] = ceiling(n, workdir, "--switch-interval",
+                                              str(args.compare_switch_interval))
             r["baseline_off"] = baseline(n, args.baseline_seconds, {})
             r["limited"] = limited(n, workdir, args.rate, args.p429)
             r["baseline_on"] = baseline(n, args.baseline_seconds, {

@@ -242,9 +242,12 @@ def serve(
     slack_socket_mode: bool = typer.Option(
         False, "--slack-socket-mode",
         help="receive Slack over a WebSocket (SLACK_APP_TOKEN): no public URL needed"),
+    no_delivery: bool = typer.Option(
+        False, "--no-delivery", help="HTTP only: run the delivery engine and the scheduler "
+        "elsewhere, with `crier worker`"),
 ) -> None:
     """The HTTP server (Slack, Telegram and Teams webhooks, /healthz, /metrics) with the
-    delivery workers and the scheduler."""
+    delivery workers and the scheduler (unless --no-delivery)."""
     import uvicorn
 
     from bot.serve import build_server
@@ -258,14 +261,39 @@ def serve(
     configure_logging(settings)
     db = _database(settings)
     server_app, enabled = build_server(settings, db, telegram_polling=telegram_polling,
-                                       slack_socket_mode=slack_socket_mode)
+                                       slack_socket_mode=slack_socket_mode,
+                                       run_workers=not no_delivery)
     log = logging.getLogger("crier")  # in CRIER_LOG_FORMAT, like every line of serve
     if not enabled:
         log.warning("No chat platform is configured: set SLACK_BOT_TOKEN and "
                     "SLACK_SIGNING_SECRET, or TELEGRAM_BOT_TOKEN (see README).")
     else:
         log.info("Platforms on: %s", ", ".join(enabled))
-    uvicorn.run(server_app, host=host, port=port, **uvicorn_options(settings))
+    if no_delivery:
+        log.info("Delivery and scheduling are off here: run `crier worker` next to it.")
+    try:
+        uvicorn.run(server_app, host=host, port=port, **uvicorn_options(settings))
+    finally:
+        db.dispose()
+
+
+@app.command()
+@friendly
+def worker() -> None:
+    """The delivery engine and the scheduler, without an HTTP server (next to
+    `crier serve --no-delivery`). Stops on SIGTERM or Ctrl-C."""
+    from bot.serve import platforms_for, run_worker
+
+    settings = _settings()
+    configure_logging(settings)
+    db = _database(settings)
+    log = logging.getLogger("crier")
+    enabled = sorted(platforms_for(settings))
+    log.info("Platforms on: %s", ", ".join(enabled) if enabled else "none")
+    try:
+        asyncio.run(run_worker(settings, db))
+    finally:
+        db.dispose()
 
 
 @app.command()
@@ -295,7 +323,6 @@ def backup_command(
     from bot.backup import backup
 
     out.print(backup(_settings().database_url, file).summary(), soft_wrap=True, markup=False)
-
 
 @report_app.command("weekly")
 @friendly

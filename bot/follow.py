@@ -41,7 +41,7 @@ async def follow(runtime: Runtime, ann_id: int, *, console: Console | None = Non
     with Progress(*columns, console=console) as bar:
         task = bar.add_task(f"#{ann_id}", total=None, detail="waiting")
         while True:
-            status, now = await asyncio.to_thread(_read, runtime.db, ann_id)
+            status, now = await runtime.db.executor.run(_read, runtime.db, ann_id)
             detail = (f"failed {now.failed} · unreachable {now.unreachable} · "
                       f"acknowledged {now.acknowledged}")
             if now.recalled or now.deleting:

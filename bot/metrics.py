@@ -1,4 +1,5 @@
-"""Prometheus metrics, read at scrape time from the engine and the outbox."""
+"""Prometheus metrics, read at scrape time from the engine, the outbox and the
+supervised background tasks."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ from sqlalchemy import func, select
 from sqlmodel import col
 
 from bot.app import Runtime
+from bot.supervision import Supervisor
 from storage.models import Delivery
 
 
 class CrierCollector(Collector):
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, supervisor: Supervisor | None = None) -> None:
         self.runtime = runtime
+        self.supervisor = supervisor
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
         sent = CounterMetricFamily("crier_platform_requests", "Sends, updates and deletes done",
@@ -50,9 +53,22 @@ class CrierCollector(Collector):
         db_up = GaugeMetricFamily("crier_database_up", "1 when the database answered")
         db_up.add_metric([], up)
         yield db_up
+        if self.supervisor is not None:
+            yield from self._tasks(self.supervisor)
+
+    @staticmethod
+    def _tasks(supervisor: Supervisor) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        restarts = CounterMetricFamily("crier_task_restarts", "Restarts of a background task "
+                                       "after it crashed", labels=["task"])
+        up = GaugeMetricFamily("crier_task_up", "1 while the background task runs",
+                               labels=["task"])
+        for name, state in supervisor.tasks.items():
+            restarts.add_metric([name], state.restarts)
+            up.add_metric([name], int(state.up))
+        yield from (restarts, up)
 
 
-def render_metrics(runtime: Runtime) -> bytes:
+def render_metrics(runtime: Runtime, supervisor: Supervisor | None = None) -> bytes:
     registry = CollectorRegistry()
-    registry.register(CrierCollector(runtime))
+    registry.register(CrierCollector(runtime, supervisor))
     return generate_latest(registry)

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any, TypeVar
 
 from sqlmodel import select
 
@@ -21,12 +22,13 @@ from announcements.clock import Clock
 from announcements.ports import Attachment, ChatPlatform
 from announcements.reports import WeeklyReport, weekly
 from announcements.scheduling import ReportPost, Scheduler, TickResult
-from storage.db import Database
+from storage.db import Database, Priority
 from storage.events import prune
 from storage.leader import Leadership
 from storage.models import ReportSubscription
 
 log = logging.getLogger("crier.scheduler")
+T = TypeVar("T")
 
 
 @dataclass
@@ -46,11 +48,15 @@ class SchedulerService:
     event_retention: timedelta = timedelta(days=2)
     posted: list[tuple[str, str]] = field(default_factory=list)
 
+    async def _db(self, fn: Callable[..., T], *args: Any) -> T:
+        """Scheduler work on the database executor, behind people's clicks."""
+        return await self.db.executor.run(fn, *args, priority=Priority.BACKGROUND)
+
     async def run_due(self) -> TickResult:
         """Run due jobs once (if this process leads), then post any reports."""
-        if not await asyncio.to_thread(self.leadership.try_acquire):
+        if not await self._db(self.leadership.try_acquire):
             return TickResult()
-        result = await asyncio.to_thread(self.scheduler.tick)
+        result = await self._db(self.scheduler.tick)
         for post in result.reports:
             await self.post_weekly(post)
         if result.ran and self.on_outbox is not None:
@@ -64,7 +70,7 @@ class SchedulerService:
 
     async def post_weekly(self, post: ReportPost | None = None) -> int:
         """Post the weekly report to every subscribed channel; return how many got it."""
-        report = await asyncio.to_thread(self.report, post.late if post else None)
+        report = await self._db(self.report, post.late if post else None)
         message = report_view.message(report_view.build(report))
         attachment = (Attachment(report_view.CHART_FILE, report.chart_png)
                       if report.chart_png else None)
@@ -94,11 +100,11 @@ class SchedulerService:
         last_reconcile = 0.0
         while not stop.is_set():
             try:
-                leading = await asyncio.to_thread(self.leadership.try_acquire)
+                leading = await self._db(self.leadership.try_acquire)
                 if leading:
                     if loop.time() - last_reconcile > self.reconcile_every:
-                        await asyncio.to_thread(self.scheduler.reconcile)
-                        await asyncio.to_thread(self.prune_events)
+                        await self._db(self.scheduler.reconcile)
+                        await self._db(self.prune_events)
                         last_reconcile = loop.time()
                     await self.run_due()
             except Exception as exc:  # noqa: BLE001 - keep scheduling through DB blips
@@ -106,4 +112,4 @@ class SchedulerService:
             wait = self.tick_interval if self.leadership.held else self.retry_lead
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), wait)
-        await asyncio.to_thread(self.leadership.release)
+        await self._db(self.leadership.release)

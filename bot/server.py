@@ -1,9 +1,14 @@
 """The one ASGI app of ``crier serve``: platform webhooks, health and metrics.
 
 Platform packages contribute routes (``POST /slack/events``,
-``POST /telegram/webhook``, ``POST /api/messages``) and background tasks; the
-app's lifespan runs the delivery engine (and, where this process holds it,
-the scheduler) next to them.
+``POST /telegram/webhook``, ``POST /api/messages``) and background tasks (Telegram
+polling); the app's lifespan runs them, and unless ``run_workers`` is off
+(``crier serve --no-delivery``) the delivery engine and the scheduler, all
+supervised (``bot.supervision``).
+
+``/healthz`` answers 200 ``ok`` only when the database takes a write and every
+supervised task runs; otherwise 503 with the reason: ``unavailable`` (the
+database) or ``degraded`` (a task is down).
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ from starlette.routing import BaseRoute, Route
 
 from bot.app import Runtime
 from bot.metrics import render_metrics
-from storage.db import DatabaseUnavailable
+from bot.supervision import Supervisor
+from storage.db import DatabaseUnavailable, Priority
 
 log = logging.getLogger("crier.server")
 
@@ -41,47 +47,70 @@ class Plugin:
     info: dict[str, str] = field(default_factory=dict)
 
 
+def supervise(runtime: Runtime, supervisor: Supervisor, *, workers: bool = True,
+              plugins: Sequence[Plugin] = ()) -> None:
+    """Declare the process's background tasks: the delivery engine and the scheduler
+    (``workers``), and the plugins' own (polling)."""
+    if workers:
+        supervisor.add("delivery", runtime.engine.run)
+        supervisor.add("scheduler", runtime.scheduler.run)
+    for plugin in plugins:
+        for i, work in enumerate(plugin.background):
+            supervisor.add(plugin.name if i == 0 else f"{plugin.name}-{i}", work)
+
+
+def health(runtime: Runtime, supervisor: Supervisor) -> tuple[int, dict[str, Any]]:
+    """The ``/healthz`` answer (status code, body); runs on the database executor."""
+    try:
+        runtime.db.check()
+        runtime.db.check_writable()
+    except DatabaseUnavailable as exc:
+        return 503, {"status": "unavailable", "database": str(exc)}
+    body: dict[str, Any] = {
+        "status": "ok", "platforms": sorted(runtime.platforms),
+        "tasks": {name: "up" if t.up else t.reason for name, t in supervisor.tasks.items()},
+        "delivery": {name: {"in_flight": lane.in_flight, "sent": lane.sent}
+                     for name, lane in runtime.engine.lanes.items()}}
+    down = supervisor.down()
+    if down:
+        body["status"] = "degraded"
+        body["reason"] = "; ".join(f"{name} is down ({why})" for name, why in down.items())
+        return 503, body
+    return 200, body
+
+
 def create_app(
-    runtime: Runtime, plugins: Sequence[Plugin] = (), *, run_workers: bool = True
+    runtime: Runtime, plugins: Sequence[Plugin] = (), *, run_workers: bool = True,
+    supervisor: Supervisor | None = None,
 ) -> Starlette:
+    supervisor = supervisor or Supervisor()
+    supervise(runtime, supervisor, workers=run_workers, plugins=plugins)
+
     async def healthz(_: Request) -> Response:
-        try:
-            await asyncio.to_thread(runtime.db.check)
-        except DatabaseUnavailable as exc:
-            return JSONResponse({"status": "unavailable", "database": str(exc)}, 503)
-        lanes = {name: {"in_flight": lane.in_flight, "sent": lane.sent}
-                 for name, lane in runtime.engine.lanes.items()}
-        return JSONResponse({"status": "ok", "platforms": sorted(runtime.platforms),
-                             "delivery": lanes})
+        code, body = await runtime.db.executor.run(health, runtime, supervisor)
+        return JSONResponse(body, code)
 
     async def metrics(_: Request) -> Response:
-        body = await asyncio.to_thread(render_metrics, runtime)
+        body = await runtime.db.executor.run(render_metrics, runtime, supervisor,
+                                             priority=Priority.BACKGROUND)
         return Response(body, media_type="text/plain; version=0.0.4")
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        stop = asyncio.Event()
+        await start_platforms(runtime)
         for plugin in plugins:
             for hook in plugin.startup:
                 await hook()
-        tasks = []
-        if run_workers:
-            tasks.append(asyncio.create_task(runtime.engine.run(stop), name="delivery"))
-            tasks.append(asyncio.create_task(runtime.scheduler.run(stop), name="scheduler"))
-            for plugin in plugins:
-                tasks += [asyncio.create_task(bg(stop), name=plugin.name)
-                          for bg in plugin.background]
+        supervisor.start()
         try:
             yield
         finally:
-            stop.set()
             runtime.engine.poke()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await asyncio.wait_for(task, 10)
+            await supervisor.stop()
             for plugin in plugins:
                 for hook in plugin.shutdown:
                     await hook()
+            await stop_platforms(runtime)
 
     routes: list[BaseRoute] = [
         Route("/healthz", healthz, methods=["GET"]),
@@ -90,3 +119,14 @@ def create_app(
     for plugin in plugins:
         routes.extend(plugin.routes)
     return Starlette(routes=routes, lifespan=lifespan)
+
+
+async def start_platforms(runtime: Runtime) -> None:
+    """Open every platform's HTTP clients before anything sends or receives."""
+    await asyncio.gather(*(p.start() for p in runtime.platforms.values()))
+
+
+async def stop_platforms(runtime: Runtime) -> None:
+    """Close them again, after the workers and plugins have stopped."""
+    await asyncio.gather(*(p.stop() for p in runtime.platforms.values()),
+                         return_exceptions=True)

@@ -1,26 +1,45 @@
-"""Engine and sessions, URL handling, and schema migration.
+"""Engine and sessions, URL handling, schema migration, and the database executor.
 
 ``Database`` is the one handle the rest of the code passes around. SQLite runs
 in WAL mode with a busy timeout so the HTTP server and the delivery worker can
-share the file; PostgreSQL URLs use psycopg 3.
+share the file; PostgreSQL URLs use psycopg 3. ``Database.executor`` runs database
+work off the event loop (``storage.executor``); it stops with ``dispose()``.
+
+A SQLite file deleted or replaced under a running process is noticed when a
+connection is next taken: a vanished file refuses every statement with a clear
+error (SQLite would otherwise keep writing into the deleted file, lost at the next
+start, or create an empty one); a replaced file is reopened.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import URL, Engine, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session, create_engine
 
+from storage.executor import DbExecutor, Priority, current_priority
+
 DEFAULT_URL = "sqlite:///./crier.db"
 MIGRATIONS = Path(__file__).parent / "migrations"
+#: Threads of the database executor: SQLite has one writer anyway; PostgreSQL's
+#: stay within the connection pool (10 + 10 overflow).
+SQLITE_THREADS = 4
+POSTGRES_THREADS = 8
+#: How long the health check's write may wait for SQLite's lock, in milliseconds.
+HEALTH_BUSY_MS = 3000
+log = logging.getLogger("crier.db")
 
 
 class DatabaseUnavailable(RuntimeError):
@@ -64,9 +83,11 @@ class Database:
             kwargs["max_overflow"] = 10
             kwargs["connect_args"] = {"connect_timeout": 5}
         self.engine: Engine = create_engine(self.url, **kwargs)
+        self.executor = DbExecutor(SQLITE_THREADS if self.is_sqlite else POSTGRES_THREADS)
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
             serialize_writers(self.engine)
+            FileWatch(sqlite_path(self.url)).attach(self.engine)
 
     @classmethod
     def for_tests(cls, url: str) -> Database:  # pragma: no cover - convenience
@@ -89,10 +110,31 @@ class Database:
             with self.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
         except OperationalError as exc:
-            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
             raise DatabaseUnavailable(
-                f"cannot reach the database at {describe(self.url)}: {reason}. "
+                f"cannot reach the database at {describe(self.url)}: {_reason(exc)}. "
                 "Check CRIER_DATABASE_URL and that the server is running."
+            ) from None
+
+    def check_writable(self) -> None:
+        """Rewrite the health row; raise ``DatabaseUnavailable`` (one line) if the
+        database does not take the write (read-only, vanished, unreachable, locked)."""
+        try:
+            with self.engine.begin() as conn:
+                if self.is_sqlite:
+                    conn.execute(text(f"PRAGMA busy_timeout={HEALTH_BUSY_MS}"))
+                try:
+                    now = datetime.now(UTC).replace(tzinfo=None)
+                    done = conn.execute(text("UPDATE health_check SET checked_at = :now "
+                                             "WHERE id = 1"), {"now": now})
+                    if not done.rowcount:
+                        conn.execute(text("INSERT INTO health_check (id, checked_at) "
+                                          "VALUES (1, :now)"), {"now": now})
+                finally:
+                    if self.is_sqlite:
+                        conn.execute(text("PRAGMA busy_timeout=30000"))
+        except (OperationalError, DBAPIError) as exc:
+            raise DatabaseUnavailable(
+                f"the database at {describe(self.url)} does not take writes: {_reason(exc)}"
             ) from None
 
     def migrate(self) -> str:
@@ -117,17 +159,18 @@ class Database:
         return inspect(self.engine).has_table("announcement")
 
     def dispose(self) -> None:
+        """Stop the executor (after the calls already queued) and close the connections."""
+        self.executor.shutdown()
         self.engine.dispose()
 
 
+def _reason(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    lines = str(orig).strip().splitlines()
+    return lines[0] if lines else type(orig).__name__
+
+
 _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLAC")
-_THREAD = threading.local()
-
-
-def background_writer() -> None:
-    """Mark the calling thread's writes as bulk work (the delivery engine's): on SQLite
-    they wait while a person's request (a click, a command) waits to write."""
-    _THREAD.background = True
 
 
 class _Turns:
@@ -140,7 +183,8 @@ class _Turns:
         self._waiting = 0  # requests (not background work) waiting for a turn
 
     def take(self) -> None:
-        me, background = threading.get_ident(), getattr(_THREAD, "background", False)
+        me = threading.get_ident()
+        background = current_priority() == Priority.BACKGROUND
         with self._cond:
             if self._owner == me:
                 self._depth += 1
@@ -191,4 +235,59 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-__all__ = ["Database", "DatabaseUnavailable", "DEFAULT_URL", "NullPool", "describe"]
+def sqlite_path(url: URL) -> Path:
+    """The file a SQLite URL opens (``file:`` URIs included), made absolute."""
+    name = url.database or ""
+    if name.startswith("file:"):
+        name = name.removeprefix("file:").split("?", 1)[0]
+    return Path(name).expanduser().absolute()
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+class FileWatch:
+    """Notices a SQLite file deleted or replaced under this process (module docstring)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.opened = False  # once opened, a missing file is an error, not a new database
+        self._warned: tuple[int, int] | None = None
+
+    def vanished(self) -> sqlite3.OperationalError:
+        return sqlite3.OperationalError(
+            f"the database file {self.path} has vanished (deleted or moved) while Crier "
+            "ran; nothing is written until it is back (restore it from a backup)")
+
+    def attach(self, engine: Engine) -> None:
+        event.listen(engine, "do_connect", self._before_connect)
+        event.listen(engine, "connect", self._connected)
+        event.listen(engine, "checkout", self._checkout)
+
+    def _before_connect(self, *_: Any) -> None:
+        if self.opened and _identity(self.path) is None:
+            raise self.vanished()
+
+    def _connected(self, _dbapi: Any, record: Any) -> None:
+        record.info["crier_file"] = _identity(self.path)
+        self.opened = True
+
+    def _checkout(self, _dbapi: Any, record: Any, _proxy: Any) -> None:
+        now = _identity(self.path)
+        if now is None:
+            raise self.vanished()
+        if record.info.get("crier_file") != now:
+            if self._warned != now:
+                self._warned = now
+                log.warning("the database file %s was replaced while Crier ran; reopened it",
+                            self.path)
+            raise DisconnectionError("the database file was replaced")
+
+
+__all__ = ["Database", "DatabaseUnavailable", "DbExecutor", "DEFAULT_URL", "NullPool",
+           "Priority", "describe"]

@@ -279,3 +279,12 @@ class Correction(SQLModel, table=True):
     decided_at: datetime | None = Field(
         default=None, sa_column=Column(UTCDateTime(), nullable=True)
     )
+
+
+class HealthCheck(SQLModel, table=True):
+    """One row (id 1), rewritten by ``/healthz`` to prove the database takes writes."""
+
+    __tablename__ = "health_check"
+
+    id: int | None = Field(default=None, primary_key=True)
+    checked_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

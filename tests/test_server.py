@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-
 import httpx
 from starlette.testclient import TestClient
 
@@ -17,6 +11,7 @@ from bot.server import create_app
 from bot.settings import Settings
 from storage.db import Database
 from tests.harness import make_chat
+from tests.processes import crier, free_port, stop, wait_for_http
 
 
 async def test_health_and_metrics_report_the_outbox(db, clock):
@@ -44,28 +39,14 @@ def test_health_says_when_the_database_goes_away(db, clock):
 
 
 def test_crier_serve_runs_as_a_process(db_url, db):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = dict(os.environ, CRIER_DATABASE_URL=db_url)
-    for key in ("SLACK_BOT_TOKEN", "TELEGRAM_BOT_TOKEN", "TEAMS_APP_ID"):
-        env.pop(key, None)
-    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--port", str(port)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    port = free_port()
+    proc = crier("serve", "--port", str(port), CRIER_DATABASE_URL=db_url)
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                response = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-                assert time.monotonic() < deadline, "crier serve did not start"
-                time.sleep(0.2)
-        assert response.status_code == 200
+        response = wait_for_http(proc, f"http://127.0.0.1:{port}/healthz")
+        assert response.status_code == 200, response.text
+        assert response.json()["tasks"] == {"delivery": "up", "scheduler": "up"}
         assert "crier_outbox_rows" in httpx.get(f"http://127.0.0.1:{port}/metrics").text
     finally:
-        proc.terminate()
-        output = proc.communicate(timeout=20)[0]
+        _, output = stop(proc)
     assert "No chat platform is configured" in output
     assert "Application shutdown complete" in output  # SIGTERM ends it cleanly

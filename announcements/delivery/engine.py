@@ -16,20 +16,20 @@ Rules:
   deactivated, not found): never retried.
 - A database outage is waited out with backoff: claims pause, results are kept
   and written once it answers again. Nothing is dropped.
+- The engine's database work runs on the database's executor at BACKGROUND
+  priority, and each send waits while a person's click is being handled (at
+  most 50 ms): the click goes first (``storage.executor``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import os
 import random
 import socket
-import sys
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -56,7 +56,7 @@ from announcements.types import (
     OutboundMessage,
     Purpose,
 )
-from storage.db import Database, background_writer
+from storage.db import Database, Priority
 
 __all__ = ["Claimed", "DeliveryEngine", "EngineConfig", "Outbox", "PlatformLane", "Renderer",
            "Result", "Version"]
@@ -90,12 +90,10 @@ class EngineConfig:
     progress_interval: float = 5.0
     #: Sends to fewer people finish in seconds and get no live status message.
     progress_min_recipients: int = 100
+    #: Rows rendered per database call (a click waits for at most one such call).
+    render_chunk: int = 25
     #: Overrides of the platforms' own ``limits``, by platform name.
     limits: dict[str, RateLimits] = field(default_factory=dict)
-    #: While ``run`` serves, Python hands the GIL over this often (default 5 ms).
-    #: Sending keeps a core busy; a shorter turn keeps database transactions, and
-    #: the clicks people make meanwhile, fast (see docs/delivery.md). None: leave it.
-    gil_switch_interval: float | None = 0.0005
 
 
 #: ``CRIER_*`` settings of the engine (seconds unless named otherwise).
@@ -183,18 +181,6 @@ class PlatformLane:
     room: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-_POOL: ThreadPoolExecutor | None = None
-
-
-def _pool() -> ThreadPoolExecutor:
-    """Database calls run here, apart from the threads that answer people's clicks."""
-    global _POOL
-    if _POOL is None:
-        _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="crier-outbox",
-                                   initializer=background_writer)
-    return _POOL
-
-
 class DeliveryEngine:
     """Sends what the outbox holds, one lane per platform."""
 
@@ -240,8 +226,7 @@ class DeliveryEngine:
         return self.outbox.owner
 
     async def _db(self, fn: Callable[..., T], *args: Any) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(_pool(), functools.partial(fn, *args))
+        return await self.db.executor.run(fn, *args, priority=Priority.BACKGROUND)
 
     def _claim_size(self, lane: PlatformLane) -> int:
         """No more than the lane can send well within a lease."""
@@ -317,8 +302,11 @@ class DeliveryEngine:
         delay = self.config.db_retry_base
         while True:
             try:
-                return await self._db(self._render_rows, need)
-            except DB_ERRORS as exc:
+                return await self._render_in_chunks(need)
+            except Exception as exc:
+                if not isinstance(exc, DB_ERRORS):  # a bug, not an outage: the engine
+                    self._release.update(r.id for r in rows)  # stops and gives them back
+                    raise
                 self.db_errors += 1
                 late = give_up is not None and self.clock.now() + self._margin() >= give_up
                 if late or (self._stop is not None and self._stop.is_set()):
@@ -329,6 +317,15 @@ class DeliveryEngine:
                             _line(exc), delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.config.db_retry_cap)
+
+    async def _render_in_chunks(self, rows: list[Claimed]) -> dict[int, OutboundMessage]:
+        """Render a batch a few rows per database call, so a click waits for one
+        short call at most, never for a whole batch being rendered."""
+        out: dict[int, OutboundMessage] = {}
+        step = self.config.render_chunk
+        for i in range(0, len(rows), step):
+            out.update(await self._db(self._render_rows, rows[i:i + step]))
+        return out
 
     def _render_rows(self, rows: list[Claimed]) -> dict[int, OutboundMessage]:
         """What each row says, through the renderer of its purpose."""
@@ -510,13 +507,12 @@ class DeliveryEngine:
         self._stop = stop
         self._flush_now = asyncio.Event()
         lanes_done = asyncio.Event()
-        switch = sys.getswitchinterval()
-        if self.config.gil_switch_interval:
-            sys.setswitchinterval(self.config.gil_switch_interval)
         helpers = [asyncio.create_task(self._flush_loop(lanes_done)),
                    asyncio.create_task(self._housekeeping_loop(lanes_done))]
         try:
-            await asyncio.gather(*(self._lane_loop(name, stop) for name in self.lanes))
+            # Serves until stopped, with no platform too (an engine that ends is restarted).
+            await asyncio.gather(stop.wait(),
+                                 *(self._lane_loop(name, stop) for name in self.lanes))
         finally:
             lanes_done.set()
             self._flush_now.set()
@@ -524,7 +520,6 @@ class DeliveryEngine:
             await self.flush()
             await self._give_back()
             self._flush_now = None
-            sys.setswitchinterval(switch)
 
     def poke(self, platforms: Iterable[str] | None = None) -> None:
         """New rows were written: wake the lanes instead of waiting for the next poll."""
@@ -591,6 +586,7 @@ class DeliveryEngine:
         low = max(1, self._claim_size(lane) // 2)
         while True:
             row, msg = await queue.get()
+            await self.db.executor.give_way()  # a person's click goes first
             await self._deliver(lane, row, msg)
             if queue.qsize() < low:
                 lane.room.set()

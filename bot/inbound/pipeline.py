@@ -16,7 +16,6 @@ or their second try then takes effect once.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -102,12 +101,12 @@ class Pipeline:
     # -- the database, off the event loop -----------------------------------------
 
     async def _run(self, fn: Callable[..., T], *args: Any, pending: Pending | None = None) -> T:
-        """Every database call of the pipeline and the adapters goes through here, in a
-        worker thread that sees ``pending`` (``to_thread`` copies the context; so does the
-        database executor ``storage.db`` is to provide, which can take its place here)."""
+        """Every database call of the pipeline and the adapters goes through here: on the
+        database executor at interactive priority (a click goes before the engine's batch
+        writes), in a worker thread that sees ``pending`` (the executor copies the context)."""
         token = events.PENDING.set(pending)
         try:
-            return await asyncio.to_thread(fn, *args)
+            return await self.crier.db.executor.run(fn, *args)
         finally:
             events.PENDING.reset(token)
 

@@ -43,7 +43,7 @@ from bot.slack import forms
 from bot.slack.blocks import unescape
 from bot.slack.home import OPEN_FORM, home_view
 from bot.slack.modal import DRAFT_CALLBACK, REJECT_CALLBACK, draft_view, reject_view
-from bot.slack.platform import SlackPlatform, make_client
+from bot.slack.platform import make_client
 from bot.slack.respond import Responder, Where
 from bot.slack.sync import link_by_email
 
@@ -256,17 +256,12 @@ def plugin(runtime: Runtime) -> Plugin:
     """``POST /slack/events`` (commands, interactivity, events) for ``crier serve``."""
     bot = SlackBot(runtime)
     runtime.extras["slack"] = bot
-    platform = runtime.platforms.get(PLATFORM)
 
     async def startup() -> None:
         await bot.start()
-        if isinstance(platform, SlackPlatform):
-            await platform.start()
 
     async def shutdown() -> None:
         await bot.aclose()
-        if isinstance(platform, SlackPlatform):
-            await platform.aclose()
 
     return Plugin(
         name=PLATFORM,

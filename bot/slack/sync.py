@@ -20,7 +20,7 @@ Rules, each applied once below:
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -216,8 +216,9 @@ async def sync_directory(
                      origin=f"Slack user {user_id}") for user_id, email in leavers]
     policy = UpsertPolicy(source=PLATFORM, default_department=fields.default_department,
                           owns_platform=PLATFORM, new_departments=True, new_locations=True)
-    changes = await asyncio.to_thread(upsert.apply, db, records, policy, clock,
-                                      subject="the Slack directory", action="this Slack sync")
+    changes = await db.executor.run(functools.partial(
+        upsert.apply, db, records, policy, clock,
+        subject="the Slack directory", action="this Slack sync"))
     result.added, result.updated, result.unchanged = (changes.created, changes.updated,
                                                       changes.unchanged)
     result.deactivated, result.linked = changes.deactivated, changes.linked
@@ -255,4 +256,4 @@ async def link_by_email(db: Database, client: AsyncWebClient, user_id: str, cloc
     if not email or user.get("deleted") or user.get("is_bot") or user.get("is_restricted") \
             or user.get("is_ultra_restricted"):
         return False
-    return await asyncio.to_thread(link_verified_email, db, clock, PLATFORM, email, user_id)
+    return await db.executor.run(link_verified_email, db, clock, PLATFORM, email, user_id)
