@@ -122,8 +122,15 @@ def create_app(
 
 
 async def start_platforms(runtime: Runtime) -> None:
-    """Open every platform's HTTP clients before anything sends or receives."""
-    await asyncio.gather(*(p.start() for p in runtime.platforms.values()))
+    """Open every platform's HTTP clients before anything sends or receives. A platform
+    that cannot start yet (unreachable, token refused) is logged in one line and tried
+    again on its first send; the others and the server still start."""
+    names = list(runtime.platforms)
+    results = await asyncio.gather(*(runtime.platforms[n].start() for n in names),
+                                   return_exceptions=True)
+    for name, result in zip(names, results, strict=True):
+        if isinstance(result, Exception):
+            log.warning("%s did not start: %s (tried again when it is next used)", name, result)
 
 
 async def stop_platforms(runtime: Runtime) -> None:
