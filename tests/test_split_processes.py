@@ -55,7 +55,7 @@ async def test_serve_without_delivery_and_a_worker_split_the_work(db, db_url, cl
             worker.send_signal(signal.SIGINT)  # Ctrl-C stops it as cleanly as SIGTERM
             output = worker.communicate(timeout=30)[0]
             assert worker.returncode == 0, output
-            assert "Platforms on: slack" in output and "Worker stopped." in output
+            assert "Platforms on: slack" in output and "worker stopped" in output
             assert "Traceback" not in output
         finally:
             _, output = stop(server)

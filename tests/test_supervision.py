@@ -80,13 +80,14 @@ async def test_the_engine_raising_is_restarted_and_health_is_degraded_meanwhile(
     ann = int(out.split("submit:")[1].split()[0].rstrip("]).,"))
     await chat.click(COMMS.email, f"submit:{ann}")
     await chat.tick()  # the approver has the request
-    engine, crier = chat.runtime.engine, chat.runtime.crier
+    engine = chat.runtime.engine
+    original = engine.renderers[Purpose.ANNOUNCEMENT.value]
     broken = True
 
-    def render(rows):  # type: ignore[no-untyped-def]
+    def render(s, rows, now):  # type: ignore[no-untyped-def]
         if broken:
             raise RuntimeError("renderer bug")
-        return crier.messages_for(rows)
+        return original(s, rows, now)
 
     engine.renderers[Purpose.ANNOUNCEMENT.value] = render
     assert f"Approved #{ann}" in await chat.click(APPROVER.email, f"approve:{ann}")
