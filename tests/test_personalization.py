@@ -4,23 +4,18 @@ refused when drafting, naming the placeholder."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from announcements.personalize import check, fill
-from storage.models import Announcement
 from storage.models import Person as PersonRow
 from tests.factories import COMMS
 from tests.harness import make_chat
+from tests.test_commands import drafts
 
 
 @pytest.fixture
 def chat(db, clock):
     return make_chat(db, clock)
-
-
-def drafts(db) -> int:
-    with db.session() as s:
-        return s.execute(select(func.count()).select_from(Announcement)).scalar_one()
 
 
 @pytest.mark.parametrize("text, named", [

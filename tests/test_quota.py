@@ -5,17 +5,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import func, select
-
-from storage.models import Announcement
 from tests.factories import COMMS
 from tests.harness import make_chat
 from tests.test_cli import crier
-
-
-def drafts(db) -> int:
-    with db.session() as s:
-        return s.execute(select(func.count()).select_from(Announcement)).scalar_one()
+from tests.test_commands import drafts
 
 
 async def test_an_author_over_quota_is_refused_with_what_is_left(db, db_url, clock):
