@@ -4,27 +4,53 @@ Rules, each enforced here:
 - Anyone may opt out of an optional category (``/crier optout social``) and back in
   (``/crier optin social``); a mandatory category cannot be opted out of, and the
   refusal says so. An unknown category is refused with the list.
-- An opt-out applies to every send released after it (``recipients.recipients``).
+- An opt-out applies to every send released after it (``recipients.recipients``)
+  and to copies of the category already queued for the person but not yet sent
+  (scheduled, held by working hours or the daily cap): they are cancelled and
+  counted as opted out.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlmodel import Session, col
 
 from announcements import audit
 from announcements.domain import Domain
 from announcements.errors import CrierError
-from announcements.types import Person, Reply
-from storage.models import OptOut
+from announcements.types import DeliveryAction, DeliveryStatus, Person, Purpose, Reply
+from storage.models import Announcement, Delivery, OptOut
 
 
 def opted_out_of(s: Session, person_id: int) -> set[str]:
     """The categories ``person_id`` opted out of."""
     return set(s.execute(select(col(OptOut.category))
                          .where(col(OptOut.person_id) == person_id)).scalars())
+
+
+def _cancel_queued(s: Session, person_id: int, category: str, now: datetime) -> None:
+    """Cancel the person's unsent copies (and nudges) of ``category``; count them."""
+    queued = s.execute(
+        select(col(Delivery.id), col(Delivery.announcement_id), col(Delivery.purpose))
+        .join(Announcement, col(Announcement.id) == col(Delivery.announcement_id))
+        .where(col(Delivery.person_id) == person_id,
+               col(Delivery.status) == DeliveryStatus.PENDING.value,
+               col(Delivery.action) == DeliveryAction.SEND.value,
+               col(Delivery.purpose).in_([Purpose.ANNOUNCEMENT.value, Purpose.NUDGE.value]),
+               col(Announcement.category) == category)
+    ).tuples().all()
+    if not queued:
+        return
+    s.execute(update(Delivery).where(col(Delivery.id).in_([i for i, _, _ in queued]))
+              .values(status=DeliveryStatus.CANCELLED.value, error="opted out",
+                      updated_at=now))
+    firsts = [a for _, a, purpose in queued if purpose == Purpose.ANNOUNCEMENT]
+    if firsts:
+        s.execute(update(Announcement).where(col(Announcement.id).in_(firsts))
+                  .values(opted_out=col(Announcement.opted_out) + 1))
 
 
 @dataclass(frozen=True)
@@ -35,11 +61,13 @@ class Preferences:
         now = self.domain.clock.now()
         categories = self.domain.config.categories
         cat = categories.get(category)
+        if cat.mandatory and not out:
+            return Reply.text(f"`{cat.name}` is mandatory: you already receive it, as "
+                              "everyone does.")
         if cat.mandatory:
             optional = ", ".join(sorted(categories.optional)) or "none"
-            verb = "opt out of" if out else "opt in to"
             raise CrierError(
-                f"`{cat.name}` is mandatory: everyone receives it, so you cannot {verb} it",
+                f"`{cat.name}` is mandatory: everyone receives it, so you cannot opt out of it",
                 f"You can opt out of the optional categories: {optional}. "
                 "See `/crier preferences`.",
             )
@@ -49,6 +77,7 @@ class Preferences:
                             ).scalar_one_or_none()
             if out and row is None:
                 s.add(OptOut(person_id=actor.id, category=cat.name, created_at=now))
+                _cancel_queued(s, actor.id, cat.name, now)
             elif not out and row is not None:
                 s.delete(row)
             audit.record(s, now, "opted_out" if out else "opted_in", actor_id=actor.id,

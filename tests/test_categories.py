@@ -120,9 +120,14 @@ async def test_a_fourth_optional_message_in_a_day_is_held_and_arrives_the_next_d
     status = await chat.say(COMMS.email, f"/crier status {fourth}")
     assert ("Pending: 4 held to a later day (daily cap on optional messages), the first at "
             "Wed 2026-12-02 08:00 Europe/London") in status
+    # Opting out reaches copies already queued: sales2's held copy is cancelled, counted.
+    await chat.say("sales2@example.com", "/crier optout social")
+    status = await chat.say(COMMS.email, f"/crier status {fourth}")
+    assert "Opted out: 1 (left out: they opted out of social)" in status
+    assert "Pending: 3 held to a later day" in status
     # Mandatory and urgent messages are never capped.
     policy = await chat.approved("/announce to:Sales category:policy New expense policy")
-    urgent = await chat.approved("/announce to:Sales category:social urgent Car park closed")
+    urgent = await chat.approved("/announce to:Sales category:news urgent Car park closed")
     assert len(chat.messages("sales1@example.com", policy)) == 1
     assert len(chat.messages("sales1@example.com", urgent)) == 1
 
@@ -133,15 +138,17 @@ async def test_a_fourth_optional_message_in_a_day_is_held_and_arrives_the_next_d
     await chat.tick()
     assert [m.text for m in chat.messages("sales1@example.com", fourth)] == [
         "Cake in the kitchen"]
+    assert chat.messages("sales2@example.com", fourth) == []
     # It took one of Wednesday's three: two more optional ones go out that day, not three.
     wed = [await chat.approved(f"/announce to:Sales category:survey Wednesday {i}")
            for i in (1, 2, 3)]
     assert [len(chat.messages("sales1@example.com", a)) for a in wed] == [1, 1, 0]
 
     clock.advance(timedelta(minutes=1))
-    report = chat.runtime.scheduler.report()  # Cake (Tuesday) and Wednesday 3: 4 copies each
+    report = chat.runtime.scheduler.report()
+    # Held: Cake's 4 copies on Tuesday, and Wednesday 3 for the 3 who got Cake that day.
     text = render(report_view.message(report_view.build(report)))
-    assert "Left out      0 copies not sent (opted out) · 8 held to the next day" in text
+    assert "Left out      1 opted out · 7 held to a later day (daily cap)" in text
 
 
 @pytest.mark.parametrize("env, said", [
@@ -174,3 +181,8 @@ async def test_drafts_get_their_kinds_default_category_and_category_is_read_once
     assert out.startswith("✗ `category:` is given twice")
     out = await chat.say(COMMS.email, "/announce categroy:news Hi")
     assert out.startswith("✗ unknown option `categroy:`") and "Did you mean `category:`?" in out
+
+
+async def test_opting_in_to_a_mandatory_category_says_it_is_always_received(chat):
+    out = await chat.say("eng1@example.com", "/crier optin policy")
+    assert out == "`policy` is mandatory: you already receive it, as everyone does."
