@@ -84,5 +84,5 @@ class Categories:
         return self.get(name if name else DEFAULT_FOR_KIND[kind])
 
     def is_optional(self, name: str | None) -> bool:
-        """An announcement stored before categories (None) counts as its kind's default."""
+        """Whether people may opt out of ``name``; a name no longer configured is not."""
         return name in self.optional

@@ -4,9 +4,11 @@ Revision ID: 0004
 Revises: 0001 (re-chained onto 0003 at merge)
 Create Date: 2026-11-30
 
-The opt-outs made before categories existed are migrated: ``polls`` becomes
-``survey`` (the category polls get by default); ``reminders`` is removed, because
-a reminder now has a category like any other message (README, "Categories").
+Announcements drafted before categories get their kind's default (``survey`` for
+polls, ``general`` otherwise). The opt-outs made before categories existed are
+migrated: ``polls`` becomes ``survey`` (the category polls get by default);
+``reminders`` is removed, because a reminder now has a category like any other
+message (README, "Categories and opting out").
 """
 import sqlalchemy as sa
 from alembic import op
@@ -37,6 +39,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('id'),
         sa.UniqueConstraint('person_id'),
     )
+    op.execute("UPDATE announcement SET category = 'survey' "
+               "WHERE category IS NULL AND kind = 'poll'")
+    op.execute("UPDATE announcement SET category = 'general' WHERE category IS NULL")
     op.execute("UPDATE opt_out SET category = 'survey' WHERE category = 'polls'")
     op.execute("DELETE FROM opt_out WHERE category = 'reminders'")
 
