@@ -92,6 +92,8 @@ def approval_request(
 ) -> OutboundMessage:
     when = f"every {ann.every}" if ann.every else local(ann.send_at, tz)
     footer = f"To: {ann.audience} ({ann.audience_size} people: {breakdown}) · Sends: {when}"
+    if ann.category:
+        footer += f" · Category: {ann.category}"
     if flags := _flags(ann):
         footer += f" · {flags}"
     return OutboundMessage(

@@ -186,3 +186,11 @@ async def test_drafts_get_their_kinds_default_category_and_category_is_read_once
 async def test_opting_in_to_a_mandatory_category_says_it_is_always_received(chat):
     out = await chat.say("eng1@example.com", "/crier optin policy")
     assert out == "`policy` is mandatory: you already receive it, as everyone does."
+
+
+async def test_the_approver_sees_the_category_before_deciding(chat):
+    await chat.say(COMMS.email, "/announce to:Sales category:safety Fire drill at 11")
+    await chat.click(COMMS.email, "submit:1")
+    await chat.tick()
+    [request] = chat.messages("avery.approver@example.com", 1)
+    assert "Category: safety" in (request.footer or "")
