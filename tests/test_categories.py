@@ -148,7 +148,7 @@ async def test_a_fourth_optional_message_in_a_day_is_held_and_arrives_the_next_d
     report = chat.runtime.scheduler.report()
     # Held: Cake's 4 copies on Tuesday, and Wednesday 3 for the 3 who got Cake that day.
     text = render(report_view.message(report_view.build(report)))
-    assert "Left out      1 opted out · 7 held to a later day (daily cap)" in text
+    assert "Left out      1 opted out · 7 held for another day (daily cap)" in text
 
 
 @pytest.mark.parametrize("env, said", [
