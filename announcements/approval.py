@@ -30,9 +30,8 @@ from announcements.errors import CrierError, NotAllowed
 from announcements.events import Approved
 from announcements.limits import MAX_REASON_CHARS
 from announcements.policy import approvers_for, grants_of, may_approve, scope_refusal
-from announcements.preferences import opted_out
 from announcements.queries import changed, status_words
-from announcements.timing import due_times
+from announcements.recipients import recipients, send
 from announcements.types import (
     DeliveryAction,
     DeliveryStatus,
@@ -170,12 +169,10 @@ class Approval:
             ann.status = Status.SCHEDULED.value
             audit.record(s, now, "scheduled", announcement_id=ann.id, every=ann.every)
             return
-        ids = resolved.person_ids(s)
-        if ann.kind == Kind.POLL and (out := opted_out(s, "polls")):
-            ids = [i for i in ids if i not in out]
-        due = due_times(s, ann, ids, ann.send_at or now, self.domain.config.quiet)
-        enqueue(s, self.domain.config.channels, ann.id, ids, Purpose.ANNOUNCEMENT, now,
-                not_before=due)
+        chosen = recipients(s, ann, resolved.person_ids(s), self.domain.config)
+        ids = chosen.ids
+        ann.opted_out = chosen.opted_out
+        due = send(s, self.domain.config, ann, ids, ann.send_at or now, now)
         first = min(due.values(), default=now)
         ann.status = (Status.SCHEDULED if first > now else Status.SENDING).value
         if ann.status == Status.SENDING:

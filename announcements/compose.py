@@ -16,13 +16,13 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from announcements import queries, render
+from announcements import personalize, queries, render
 from announcements.audience import resolve
 from announcements.delivery import corrections, progress
 from announcements.delivery.engine import Renderer
 from announcements.delivery.outbox import Claimed
 from announcements.types import DeliveryAction, OutboundMessage, Purpose, Status
-from storage.models import Announcement, Receipt
+from storage.models import Announcement, PollOption, Receipt
 from storage.models import Person as PersonRow
 
 
@@ -38,7 +38,9 @@ def _people(s: Session, ids: set[int]) -> dict[int | None, PersonRow]:
 
 
 def copies(s: Session, rows: list[Claimed], now: datetime) -> dict[int, OutboundMessage]:
-    """The announcement itself, or a nudge about it, to each recipient."""
+    """The announcement itself, or a nudge about it, to each recipient. A text with
+    placeholders is filled in for each recipient; any other is rendered once per
+    announcement and purpose (the cache)."""
     out: dict[int, OutboundMessage] = {}
     anns = _announcements(s, rows)
     persons = _people(s, {r.person_id for r in rows} | {a.author_id for a in anns.values()})
@@ -52,25 +54,30 @@ def copies(s: Session, rows: list[Claimed], now: datetime) -> dict[int, Outbound
         ).tuples():
             receipts[(a_id, p_id)] = at
     cache: dict[tuple[int, str], OutboundMessage] = {}
+    polls: dict[int, tuple[list[PollOption], dict[int, int] | None]] = {}
     for r in rows:
         ann = anns.get(r.announcement_id)
         if ann is None or ann.id is None or ann.status == Status.CANCELLED:
             continue
         author = persons[ann.author_id].name
         nudge = r.purpose == Purpose.NUDGE
+        personal = personalize.is_personal(ann.text)
+        text = personalize.fill(ann.text, persons[r.person_id]) if personal else None
         if ann.ack and (ann.id, r.person_id) in receipts:
             out[r.id] = render.announcement(
-                ann, [], author, nudge=nudge,
+                ann, [], author, nudge=nudge, text=text,
                 acknowledged_at=render.local(receipts[(ann.id, r.person_id)],
                                              persons[r.person_id].timezone))
             continue
         key = (ann.id, r.purpose)
-        if key not in cache:
+        if key not in cache or personal:
             closed = ann.closed_at is not None
-            cache[key] = render.announcement(
-                ann, queries.options(s, ann.id), author,
-                counts=queries.counts(s, ann.id) if closed else None, closed=closed,
-                nudge=nudge)
+            if ann.id not in polls:
+                polls[ann.id] = (queries.options(s, ann.id),
+                                 queries.counts(s, ann.id) if closed else None)
+            options, counts = polls[ann.id]
+            cache[key] = render.announcement(ann, options, author, counts=counts,
+                                             closed=closed, nudge=nudge, text=text)
         out[r.id] = cache[key]
     return out
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from announcements.categories import DEFAULT_OPTIONAL_DAILY_CAP, Categories
 from announcements.clock import Clock, SystemClock
 from announcements.delivery.outbox import Channels
 from announcements.events import EventBus
@@ -26,6 +27,10 @@ class DomainConfig:
     nudge_max: int = 3
     #: Recurring sends (``every:``, ``remind:``) repeat no more often than this.
     min_interval: timedelta = DEFAULT_MIN_INTERVAL
+    #: The message categories (``CRIER_CATEGORIES``) and which are mandatory.
+    categories: Categories = Categories.parse()  # noqa: RUF009 - frozen
+    #: Most optional-category messages one person gets in one of their days.
+    optional_daily_cap: int = DEFAULT_OPTIONAL_DAILY_CAP
 
 
 @dataclass(frozen=True)

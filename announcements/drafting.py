@@ -8,6 +8,10 @@ Rules, each enforced here:
 - A recurring send (``every:``, ``remind:``) repeats no more often than the
   configured minimum interval (``CRIER_MIN_INTERVAL``, default 1h), so nobody
   can page the whole company every minute.
+- Every draft has a category from ``CRIER_CATEGORIES`` (``announcements.categories``).
+- Placeholders in the text are only those of ``announcements.personalize``; the
+  preview shows the text as the audience's first member will see it.
+- An author with a daily quota stays within it (``announcements.quota``).
 - A request that fails any check leaves nothing behind.
 """
 
@@ -17,8 +21,11 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from announcements import audit, render
-from announcements.audience import resolve
+from sqlalchemy import select
+from sqlmodel import Session, col
+
+from announcements import audit, personalize, quota, render
+from announcements.audience import Resolved, resolve
 from announcements.domain import Domain
 from announcements.errors import CrierError, NotAllowed, concerning
 from announcements.limits import (
@@ -34,6 +41,7 @@ from announcements.schedules import duration_text, next_fire, shortest_gap
 from announcements.timespec import Every, When
 from announcements.types import DraftRequest, Kind, Person, Reply, Role, Status
 from storage.models import Announcement, PollOption
+from storage.models import Person as PersonRow
 
 
 @dataclass(frozen=True)
@@ -52,10 +60,13 @@ class Drafting:
                     f"{actor.email} author DEPARTMENT`.",
                 )
             _check_text(req)
+            with concerning("category"):
+                category = self.domain.config.categories.for_draft(req.category, req.kind)
             with concerning("audience"):
                 resolved = resolve(s, req.audience)
                 if not may_author(grants, resolved.members):
                     raise NotAllowed(*scope_refusal(grants, Role.AUTHOR, resolved.members))
+                quota.check(s, actor.id, actor.timezone, resolved.size, now)
             with concerning("at"):
                 send_at = _resolve_when(req.at, now, actor.timezone)
             closes_at = _resolve_when(req.closes, now, actor.timezone)
@@ -84,6 +95,7 @@ class Drafting:
                 multi=req.multi,
                 anonymous=req.anonymous,
                 local_time=req.local_time,
+                category=category.name,
                 send_at=send_at,
                 closes_at=closes_at,
                 every=every.text if every else None,
@@ -99,8 +111,21 @@ class Drafting:
                     for i, label in enumerate(options, start=1)]
             s.add_all(rows)
             audit.record(s, now, "drafted", actor_id=actor.id, announcement_id=ann.id,
-                         audience=ann.audience, size=ann.audience_size)
-            return Reply(message=render.preview(ann, rows, resolved.breakdown(), actor.timezone))
+                         audience=ann.audience, size=ann.audience_size, category=category.name)
+            sample = None
+            if personalize.is_personal(ann.text) and (first := _first_member(s, resolved)):
+                sample = (first.name, personalize.fill(ann.text, first))
+            return Reply(message=render.preview(ann, rows, resolved.breakdown(), actor.timezone,
+                                                sample=sample))
+
+
+def _first_member(s: Session, resolved: Resolved) -> PersonRow | None:
+    """The audience member the preview is shown for (the first by name)."""
+    ids = resolved.person_ids(s)
+    if not ids:
+        return None
+    return s.execute(select(PersonRow).where(col(PersonRow.id).in_(ids[:1000]))
+                     .order_by(col(PersonRow.name)).limit(1)).scalar_one_or_none()
 
 
 def _check_text(req: DraftRequest) -> None:
@@ -111,8 +136,9 @@ def _check_text(req: DraftRequest) -> None:
 
 
 def check_length(text: str, kind: str) -> None:
-    """Text within ``MAX_TEXT_CHARS``; a poll question within ``MAX_POLL_QUESTION_CHARS``
-    (also for an edit of what was sent)."""
+    """Text within ``MAX_TEXT_CHARS``; a poll question within ``MAX_POLL_QUESTION_CHARS``;
+    only known placeholders (also for an edit of what was sent)."""
+    personalize.check(text)
     if len(text) > MAX_TEXT_CHARS:
         raise CrierError(
             f"the text is {len(text):,} characters; the limit is {MAX_TEXT_CHARS:,} "

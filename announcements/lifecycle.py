@@ -7,7 +7,7 @@ its own: each method hands over to the room where that rule lives.
     drafting.py     a request becomes a draft with a preview (or is refused)
     approval.py     submit, approve, reject, cancel (four eyes)
     responses.py    acknowledge, vote, answer
-    preferences.py  opting out of polls and reminders
+    preferences.py  opting out of optional categories, /crier preferences
     views.py        status, list, whoami
     delivery/corrections.py  recall and edit after sending
 
@@ -136,7 +136,7 @@ class Crier:
 
     def whoami(self, actor: Person) -> Reply:
         with self.db.session() as s:
-            return Reply.text(views.whoami(s, actor))
+            return Reply.text(views.whoami(s, actor, self.clock.now()))
 
     def grants(self, actor: Person) -> Grants:
         with self.db.session() as s:

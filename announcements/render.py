@@ -49,18 +49,26 @@ def _flags(ann: Announcement) -> str:
     return ", ".join(flags)
 
 
-def _body(ann: Announcement, options: list[PollOption]) -> str:
+def _body(ann: Announcement, options: list[PollOption], text: str | None = None) -> str:
+    text = ann.text if text is None else text
     if ann.kind != Kind.POLL:
-        return ann.text
-    lines = [ann.text] + [f"  {o.position}. {o.label}" for o in options]
+        return text
+    lines = [text] + [f"  {o.position}. {o.label}" for o in options]
     return "\n".join(lines)
 
 
 def preview(
-    ann: Announcement, options: list[PollOption], breakdown: str, tz: str
+    ann: Announcement, options: list[PollOption], breakdown: str, tz: str,
+    *, sample: tuple[str, str] | None = None,
 ) -> OutboundMessage:
+    """``sample`` (a recipient's name, the text as they will see it) for a personal text."""
     when = f"every {ann.every}" if ann.every else local(ann.send_at, tz)
     details = [f"Audience: {ann.audience}", f"Sends: {when}"]
+    if ann.category:
+        details.append(f"Category: {ann.category}")
+    if sample:
+        details.append(f"Shown as {sample[0]} will see it; each recipient sees their own "
+                       "details.")
     if ann.closes_at:
         details.append(f"Closes: {local(ann.closes_at, tz)}")
     if flags := _flags(ann):
@@ -68,7 +76,7 @@ def preview(
     people = "person" if ann.audience_size == 1 else "people"
     return OutboundMessage(
         title=f"Preview of {label(ann)} — will reach {ann.audience_size} {people}: {breakdown}",
-        text=_body(ann, options),
+        text=_body(ann, options, sample[1] if sample else None),
         footer="\n".join(details),
         buttons=(
             Button(Action.of(Verb.SUBMIT, ann.id), "Submit for approval", "primary"),
@@ -84,6 +92,8 @@ def approval_request(
 ) -> OutboundMessage:
     when = f"every {ann.every}" if ann.every else local(ann.send_at, tz)
     footer = f"To: {ann.audience} ({ann.audience_size} people: {breakdown}) · Sends: {when}"
+    if ann.category:
+        footer += f" · Category: {ann.category}"
     if flags := _flags(ann):
         footer += f" · {flags}"
     return OutboundMessage(
@@ -137,8 +147,11 @@ def announcement(
     acknowledged_at: str | None = None,
     closed: bool = False,
     nudge: bool = False,
+    text: str | None = None,
 ) -> OutboundMessage:
-    """The message a recipient gets, with Got it or the poll's choices."""
+    """The message a recipient gets, with Got it or the poll's choices; ``text`` is the
+    announcement's text as this recipient sees it, where it is personal."""
+    text = ann.text if text is None else text
     title = ("Reminder: " if nudge else "") + (
         "URGENT — " if ann.urgent else ""
     ) + f"{'Poll' if ann.kind == Kind.POLL else 'Announcement'} from {author_name}"
@@ -147,7 +160,7 @@ def announcement(
     footer = None
     if ann.kind == Kind.POLL:
         poll = PollView(
-            question=ann.text,
+            question=text,
             choices=tuple(
                 PollChoice(
                     Action.of(Verb.VOTE, ann.id, o.position),
@@ -176,7 +189,7 @@ def announcement(
             footer = "Please confirm you have read this."
     return OutboundMessage(
         title=title,
-        text=ann.text,
+        text=text,
         buttons=buttons,
         poll=poll,
         footer=footer,

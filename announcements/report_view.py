@@ -79,6 +79,8 @@ def build(r: WeeklyReport) -> ReportView:
         Figure("Failed", f"{failed:,} · unreachable {unreachable:,}"),
         Figure("Opted out", ", ".join(f"{cat}: {n}" for cat, n in sorted(r.opt_outs.items()))
                + f" (new: {r.new_opt_outs})" if r.opt_outs else "nobody"),
+        Figure("Left out", f"{r.opted_out_sends:,} opted out · "
+               f"{r.held:,} held for another day (daily cap)"),
     ))]
     if r.departments:
         sections.append(Section(

@@ -53,6 +53,10 @@ class WeeklyReport:
     opt_outs: dict[str, int]
     new_opt_outs: int
     late: timedelta | None = None
+    #: Audience members left out of the week's sends because they opted out.
+    opted_out_sends: int = 0
+    #: Copies held to a later day by the optional-message daily cap (queued this week).
+    held: int = 0
     #: (week start, delivered, acknowledged) of acknowledgement requests, oldest first.
     trend: list[tuple[datetime, int, int]] = field(default_factory=list)
     chart_png: bytes | None = field(default=None, repr=False)
@@ -86,6 +90,12 @@ def weekly(db: Database, now: datetime, *, days: int = 7, late: timedelta | None
             new_opt_outs=s.execute(select(func.count()).select_from(OptOut)
                                    .where(col(OptOut.created_at) >= start)).scalar_one(),
             late=late,
+            opted_out_sends=s.execute(
+                select(func.coalesce(func.sum(col(Announcement.opted_out)), 0))
+                .where(col(Announcement.id).in_(ids))).scalar_one() if ids else 0,
+            held=s.execute(select(func.count()).select_from(Delivery).where(
+                col(Delivery.held).is_(True), col(Delivery.created_at) >= start,
+                col(Delivery.created_at) < now)).scalar_one(),
             trend=_trend(s, now, days),
         )
     if chart:

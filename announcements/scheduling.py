@@ -39,7 +39,7 @@ from announcements.delivery.outbox import enqueue
 from announcements.domain import Domain
 from announcements.errors import CrierError
 from announcements.events import Approved
-from announcements.preferences import opted_out
+from announcements.recipients import category_of, recipients, send
 from announcements.schedules import trigger as every_trigger
 from announcements.timespec import Every, parse_every
 from announcements.timing import due_times
@@ -261,20 +261,19 @@ def _fire_reminder(sch: Scheduler, s: Session, ann_id: int, fire: datetime, now:
     if parent is None or parent.status != Status.SCHEDULED:
         return False
     resolved = resolve(s, parent.audience)
-    ids = resolved.person_ids(s)
-    opted = opted_out(s, "reminders")
-    ids = [i for i in ids if i not in opted]
+    chosen = recipients(s, parent, resolved.person_ids(s), sch.domain.config)
+    ids = chosen.ids
     child = Announcement(
         kind=Kind.MESSAGE.value, parent_id=parent.id, author_id=parent.author_id,
         text=parent.text, audience=parent.audience, audience_size=len(ids), urgent=parent.urgent,
+        category=category_of(parent), opted_out=chosen.opted_out,
         status=Status.SENDING.value, approved_by_id=parent.approved_by_id, occurrence_at=fire,
         created_at=now, updated_at=now, sent_at=now, send_at=fire,
     )
     s.add(child)
     s.flush()
     assert child.id is not None
-    due = due_times(s, child, ids, now, sch.domain.config.quiet)
-    enqueue(s, sch.domain.config.channels, child.id, ids, Purpose.ANNOUNCEMENT, now, not_before=due)
+    send(s, sch.domain.config, child, ids, now, now)
     audit.record(s, now, "reminder_sent", announcement_id=parent.id, occurrence=child.id,
                  recipients=len(ids))
     return True
@@ -302,8 +301,10 @@ def _non_voters(s: Session, ann_id: int) -> list[int]:
 
 def _queue_nudges(sch: Scheduler, s: Session, ann: Announcement, people: list[int],
                   now: datetime) -> None:
-    """A fresh nudge message to each person; the one nudge row per person is reused."""
+    """A fresh nudge message to each person who has not opted out since; the one nudge
+    row per person is reused."""
     assert ann.id is not None
+    people = recipients(s, ann, people, sch.domain.config).ids
     existing = set(s.execute(select(col(Delivery.person_id)).where(
         col(Delivery.announcement_id) == ann.id,
         col(Delivery.purpose) == Purpose.NUDGE.value)).scalars())

@@ -280,3 +280,5 @@ class DraftRequest:
     multi: bool = False
     anonymous: bool = False
     options: tuple[str, ...] = ()
+    #: ``category:NAME``; None is the kind's default (``announcements.categories``).
+    category: str | None = None

@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import and_, case, func, or_, select
 from sqlmodel import Session, col
 
-from announcements import render
+from announcements import quota, render
 from announcements.delivery import progress
 from announcements.errors import NotAllowed, NotFound
 from announcements.figures import pct
@@ -110,6 +110,11 @@ def status(s: Session, actor: Person, ann_id: int | None) -> str:
         lines.append(f"Sends: {render.local(ann.send_at, actor.timezone)}")
     if ann.every:
         lines.append(f"Repeats: every {ann.every}")
+    if ann.category:
+        lines.append(f"Category: {ann.category}")
+    if ann.opted_out:
+        lines.append(f"Opted out: {ann.opted_out:,} (left out: they opted out of "
+                     f"{ann.category})")
     if ann.reject_reason:
         lines.append(f"Rejection reason: {ann.reject_reason}")
     lines.extend(progress.correction_lines(s, ann, actor.timezone))
@@ -132,6 +137,7 @@ _WHY = case(
     (col(Delivery.status) == DeliveryStatus.SENDING.value, "sending"),
     (col(Delivery.error).like("%(retry after %"), "retry_after"),
     (col(Delivery.error).is_not(None), "retrying"),
+    (col(Delivery.held).is_(True), "capped"),
     (col(Delivery.next_attempt_at) > col(Delivery.created_at), "held"),
     else_="queued")
 
@@ -165,6 +171,9 @@ def pending_reasons(s: Session, ann: Announcement, tz: str) -> list[str]:
         when = (f"next at {walls.pop()} in their time zone" if len(walls) == 1
                 else f"the first at {render.local(first['held'], tz)}")
         out.append(f"{counts['held']:,} waiting for {wait}, {when}")
+    if "capped" in counts:
+        out.append(f"{counts['capped']:,} held to a later day (daily cap on optional "
+                   f"messages), the first at {render.local(first['capped'], tz)}")
     if "retry_after" in counts:
         out.append(f"{counts['retry_after']:,} waiting for Retry-After, next try "
                    f"{render.local(first['retry_after'], tz)}")
@@ -222,7 +231,7 @@ def _line(a: Announcement, actor: Person) -> str:
     return f"  #{a.id} {a.kind} · {a.status.replace('_', ' ')}{when} · to {a.audience} · {text}"
 
 
-def whoami(s: Session, actor: Person) -> str:
+def whoami(s: Session, actor: Person, now: datetime) -> str:
     grants = grants_of(s, actor.id)
     links = s.execute(
         select(col(Identity.platform), col(Identity.platform_user_id))
@@ -235,4 +244,7 @@ def whoami(s: Session, actor: Person) -> str:
         "Roles: " + (", ".join(grants.describe()) or "none (you receive announcements)"),
         "Linked: " + (", ".join(f"{p} ({u})" for p, u in links) or "no chat accounts linked"),
     ]
+    if grants.has(Role.AUTHOR):
+        limit = quota.describe(s, actor.id, actor.timezone, now)
+        lines.append("Daily quota: " + (limit or "none"))
     return "\n".join(lines)

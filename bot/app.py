@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from announcements.categories import Categories
 from announcements.clock import Clock, SystemClock
 from announcements.compose import RENDERERS
 from announcements.delivery import DeliveryEngine, EngineConfig, config_from_env
@@ -64,6 +65,8 @@ def build(
         quiet=parse_quiet_hours(settings.working_hours, settings.working_days),
         nudge_max=settings.nudge_max,
         min_interval=min_interval(settings),
+        categories=Categories.parse(settings.categories),
+        optional_daily_cap=settings.optional_daily_cap,
     )
     events = EventBus()
     domain = Domain(db, clock, config, events)

@@ -33,6 +33,8 @@ report_app = typer.Typer(help="Reports.", no_args_is_help=True)
 app.add_typer(directory_app, name="directory")
 app.add_typer(roles_app, name="roles")
 app.add_typer(report_app, name="report")
+quota_app = typer.Typer(help="Authors' daily quotas on audience size.", no_args_is_help=True)
+app.add_typer(quota_app, name="quota")
 
 err = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
@@ -170,6 +172,17 @@ def roles_list() -> None:
         name = h.name if h.active else f"{h.name} (inactive)"
         table.add_row(h.role, h.scope_text, name, h.email)
     out.print(table)
+
+
+@quota_app.command("set")
+@friendly
+def quota_set(email: str, recipients: str = typer.Argument(..., help="a number, or off")) -> None:
+    """Let EMAIL's announcements reach at most RECIPIENTS people a day (off: no quota)."""
+    from announcements.quota import parse_quota, set_quota
+
+    limit = parse_quota(recipients)
+    out.print(set_quota(_database(_settings()), email, limit, "cli", SystemClock().now()),
+              markup=False)
 
 
 def _console(settings: Settings, db: Database, user: str) -> None:

@@ -1,10 +1,11 @@
 """The chat command grammar, shared by every platform.
 
-    /announce [to:AUDIENCE] [at:WHEN] [ack] [urgent] [local] [remind:EVERY] TEXT
-    /poll [to:AUDIENCE] [at:WHEN] [closes:WHEN] [multi] [anonymous] "Question?" "Option" ...
-    /crier remind to:AUDIENCE every:SCHEDULE TEXT
+    /announce [to:AUDIENCE] [at:WHEN] [category:NAME] [ack] [urgent] [local] [remind:EVERY] TEXT
+    /poll [to:AUDIENCE] [at:WHEN] [closes:WHEN] [category:NAME] [multi] [anonymous] "Question?" …
+    /crier remind to:AUDIENCE every:SCHEDULE [category:NAME] TEXT
     /crier help | status [ID] | list | cancel ID | recall ID | edit ID TEXT
-           | report [weekly] | report subscribe | optout CATEGORY | optin CATEGORY | whoami
+           | report [weekly] | report subscribe | optout CATEGORY | optin CATEGORY
+           | preferences | whoami
 
 Every command is reachable under ``/crier`` (``/crier announce …``, ``/crier poll …``,
 ``/crier remind …``); ``/announce``, ``/poll`` and ``/remind`` are shortcuts, and a
@@ -44,13 +45,14 @@ from announcements.timespec import (
 from announcements.types import DraftRequest, Kind
 
 USAGE = {
-    "announce": "/announce [to:AUDIENCE] [at:WHEN] [ack] [urgent] [local] [remind:EVERY] TEXT",
-    "poll": '/poll [to:AUDIENCE] [at:WHEN] [closes:WHEN] [multi] [anonymous] "Question?" '
-    '"Option" "Option" ...',
-    "remind": "/crier remind to:AUDIENCE every:SCHEDULE TEXT",
+    "announce": "/announce [to:AUDIENCE] [at:WHEN] [category:NAME] [ack] [urgent] [local] "
+    "[remind:EVERY] TEXT",
+    "poll": '/poll [to:AUDIENCE] [at:WHEN] [closes:WHEN] [category:NAME] [multi] [anonymous] '
+    '"Question?" "Option" "Option" ...',
+    "remind": "/crier remind to:AUDIENCE every:SCHEDULE [category:NAME] TEXT",
     "crier": "/crier help | status [ID] | list | cancel ID | recall ID | edit ID TEXT | "
-    "report [weekly] | report subscribe | optout CATEGORY | optin CATEGORY | whoami | "
-    "announce … | poll … | remind …",
+    "report [weekly] | report subscribe | optout CATEGORY | optin CATEGORY | preferences | "
+    "whoami | announce … | poll … | remind …",
 }
 
 #: Slack's own slash commands (Slack Help Center, "Use built-in slash commands"):
@@ -66,15 +68,16 @@ SLACK_SHORTCUTS = tuple(name for name in USAGE if name not in SLACK_BUILT_IN)
 
 #: Which ``key:`` options and bare flags each command takes.
 OPTIONS = {
-    "announce": ({"to", "at", "remind"}, {"ack", "urgent", "local"}),
-    "poll": ({"to", "at", "closes"}, {"multi", "anonymous", "urgent", "local"}),
-    "remind": ({"to", "every"}, {"urgent"}),
+    "announce": ({"to", "at", "remind", "category"}, {"ack", "urgent", "local"}),
+    "poll": ({"to", "at", "closes", "category"}, {"multi", "anonymous", "urgent", "local"}),
+    "remind": ({"to", "every", "category"}, {"urgent"}),
 }
 _TIME_KEYS = {"at": 3, "closes": 3, "remind": 5, "every": 5}  # most words a value may span
 _OPTION_LIKE = re.compile(r"^([a-z]{1,12}):(\S.*)?$")
 
 CRIER_SUBCOMMANDS = (
-    "help", "status", "list", "cancel", "recall", "edit", "report", "optout", "optin", "whoami",
+    "help", "status", "list", "cancel", "recall", "edit", "report", "optout", "optin",
+    "preferences", "whoami",
     *OPTIONS,  # /crier announce|poll|remind: read as the drafting commands
 )
 _SMART_QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2018": "'",
@@ -178,7 +181,8 @@ def _parse_crier(rest: str) -> CrierCommand:
             raise GrammarError("`/crier edit` needs the new text", "Usage: /crier edit ID NEW TEXT")
     if sub in ("optout", "optin") and len(args) != 1:
         raise GrammarError(
-            f"`/crier {sub}` takes one category", f"Usage: /crier {sub} CATEGORY, e.g. polls"
+            f"`/crier {sub}` takes one category",
+            f"Usage: /crier {sub} CATEGORY, e.g. social (`/crier preferences` lists them)"
         )
     if sub == "report" and args and args[0].lower() not in ("weekly", "subscribe", "unsubscribe"):
         raise GrammarError(
@@ -234,7 +238,7 @@ def _looks_like_option(token: str, known: set[str]) -> bool:
     if value.startswith("/"):
         return False  # a URL such as https://…
     return bool(difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.5)) or key in (
-        "audience", "when", "schedule", "close", "closing", "category",
+        "audience", "when", "schedule", "close", "closing", "categories", "cat",
     )
 
 
@@ -314,6 +318,7 @@ class _Common(TypedDict):
     at: When | None
     urgent: bool
     local_time: bool
+    category: str | None
 
 
 def _build(name: str, d: _Draft, text: str, usage: str) -> DraftRequest:
@@ -323,6 +328,7 @@ def _build(name: str, d: _Draft, text: str, usage: str) -> DraftRequest:
         at=at,
         urgent="urgent" in d.flags,
         local_time="local" in d.flags,
+        category=d.values.get("category"),
     )
     if name == "announce":
         if not text:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from announcements.categories import DEFAULT_CATEGORIES, DEFAULT_OPTIONAL_DAILY_CAP
 from announcements.errors import CrierError
 from storage.db import DEFAULT_URL, DatabaseUnavailable, describe, normalize_url
 
@@ -66,6 +67,10 @@ class Settings:
     nudge_max: int = 3
     #: Recurring sends (every:, remind:) repeat at most this often (a duration).
     min_interval: str = "1h"
+    #: Message categories, comma-separated; a trailing ! marks a mandatory one.
+    categories: str = DEFAULT_CATEGORIES
+    #: Most optional-category messages a person gets a day (more wait for the next day).
+    optional_daily_cap: int = DEFAULT_OPTIONAL_DAILY_CAP
     extra: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -150,6 +155,8 @@ ENV_NAMES = {
     "working_days": "CRIER_WORKING_DAYS",
     "nudge_max": "CRIER_NUDGE_MAX",
     "min_interval": "CRIER_MIN_INTERVAL",
+    "categories": "CRIER_CATEGORIES",
+    "optional_daily_cap": "CRIER_OPTIONAL_DAILY_CAP",
 }
 
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from announcements.categories import Categories
 from announcements.delivery.engine import ENV as ENGINE_ENV
 from announcements.delivery.engine import RATE_PREFIX, EngineConfig, parse_limits
 from announcements.errors import CrierError
@@ -62,6 +63,14 @@ def _platforms(raw: str) -> tuple[str, ...]:
         raise ValueError(f"names {', '.join(unknown) or 'no platform'}; "
                          f"the platforms are {', '.join(PLATFORMS)}")
     return names
+
+
+def _categories(raw: str) -> str:
+    try:
+        Categories.parse(raw)
+    except ValueError as exc:
+        raise ValueError(f"is not a category list: {exc}") from None
+    return raw
 
 
 def _choice(options: tuple[str, ...], upper: bool) -> Callable[[str], str]:
@@ -121,6 +130,8 @@ PARSERS: dict[str, Callable[[str], Any]] = {
                              "is not a range of the day (or off)"),
     "working_days": _domain(lambda s: parse_quiet_hours(None, s), "is not a list of days"),
     "nudge_max": _whole(0, 100),
+    "categories": _categories,
+    "optional_daily_cap": _whole(1, 100),
 }
 EXAMPLES = {
     "database_url": "sqlite:///./crier.db",
@@ -143,6 +154,8 @@ EXAMPLES = {
     "working_hours": "08:00-20:00",
     "working_days": "mon-fri",
     "nudge_max": "3",
+    "categories": "general!,safety!,policy!,social,news,survey",
+    "optional_daily_cap": "3",
 }
 #: The delivery engine's numbers: the least value that still delivers.
 ENGINE_MINIMUM = {

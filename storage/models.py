@@ -81,6 +81,8 @@ class Announcement(SQLModel, table=True):
     anonymous: bool = False
     local_time: bool = False
     category: str | None = Field(default=None, max_length=60)
+    #: Audience members left out because they opted out of the category.
+    opted_out: int = 0
     send_at: datetime | None = Field(
         default=None, sa_column=Column(UTCDateTime(), nullable=True, index=True)
     )
@@ -148,6 +150,8 @@ class Delivery(SQLModel, table=True):
     action: str = Field(default="send", max_length=10)
     # 0: approval requests, outcomes, progress (go first); 1: bulk sends to an audience.
     priority: int = 0
+    #: Held to a later day by the optional-message daily cap.
+    held: bool = False
     address: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     status: str = Field(max_length=20)
     attempts: int = 0
@@ -200,6 +204,18 @@ class OptOut(SQLModel, table=True):
     person_id: int = Field(foreign_key="person.id", index=True)
     category: str = Field(max_length=60)
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class AuthorQuota(SQLModel, table=True):
+    """The most recipients an author's announcements may reach in one day (set by admins)."""
+
+    __tablename__ = "author_quota"
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", unique=True)
+    daily_recipients: int
+    set_by: str = Field(max_length=320)
+    set_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
 class ReportSubscription(SQLModel, table=True):

@@ -124,8 +124,10 @@ async def test_whoami_help_and_optout(chat):
     assert "/announce" in await chat.say(COMMS.email, "/crier help")
     assert "/announce" not in await chat.say("eng1@example.com", "/crier help")
     out = await chat.say("eng1@example.com", "/crier optout announcements")
-    assert "not a category you can opt out of" in out and "polls" in out
-    assert "no longer receive polls" in await chat.say("eng1@example.com", "/crier optout polls")
+    assert "there is no category `announcements`" in out and "survey" in out
+    # `polls`, the opt-out of before categories, is the survey category (polls' default).
+    out = await chat.say("eng1@example.com", "/crier optout polls")
+    assert "no longer receive survey messages" in out
     poll = await chat.approved('/poll to:Engineering "Standup time?" "9:00" "9:30"')
     assert chat.messages("eng1@example.com", poll) == []
     assert len(chat.messages("eng3@example.com", poll)) == 1

@@ -82,7 +82,7 @@ async def test_every_command_is_reachable_under_crier(chat, db):
 
 async def test_help_names_the_commands_to_type(chat):
     out = await chat.say(COMMS.email, "/crier help")
-    assert "/crier remind to:AUDIENCE every:SCHEDULE TEXT" in out
+    assert "/crier remind to:AUDIENCE every:SCHEDULE [category:NAME] TEXT" in out
     assert "\n  /remind" not in out  # Slack keeps /remind for itself
     assert "/announce [to:AUDIENCE]" in out and "announce … | poll … | remind …" in out
 

@@ -54,7 +54,7 @@ async def test_weekly_report_covers_the_week(week, clock):
     assert "Prague  2 votes · 67%" in text  # 2 of 3 rounds half up, as everywhere
     assert "##" not in text and "|" not in text
     assert "sales1" not in text and "eng1@" not in text  # no voter identities
-    assert "Opted out     polls: 1 (new: 1)" in text
+    assert "Opted out     survey: 1 (new: 1)" in text
     assert report.chart_png.startswith(PNG) and len(report.chart_png) > 5_000
 
     md = report_view.markdown(view, "weekly.png")  # files get Markdown, with the chart linked

@@ -121,3 +121,22 @@ async def test_people_who_may_not_author_are_told_so_under_the_form(slack):
                                                               audience=["all"]))
     errors = response.json()["errors"]
     assert "you are not an author" in errors["message"]
+
+
+async def test_the_form_has_a_category_and_refuses_a_forged_one_under_it(slack):
+    view = await open_form(slack)
+    field = next(b for b in view["blocks"] if b["block_id"] == "category")
+    assert field["element"]["initial_option"]["value"] == "general"
+    assert [o["text"]["text"] for o in field["element"]["options"]][:2] == [
+        "general (mandatory)", "safety (mandatory)"]
+    assert "social" in [o["value"] for o in field["element"]["options"]]
+    response = await slack.submit(CASEY, view, form_values(
+        message="Hi", audience=["Sales"], category="parties"))
+    errors = response.json()["errors"]
+    assert list(errors) == ["category"]
+    assert "there is no category `parties`" in errors["category"]
+    assert drafts(slack) == 0
+
+    await slack.submit(CASEY, view, form_values(message="Quiz night", audience=["Sales"],
+                                                category="social"))
+    assert "Category: social" in slack.shown("r1").text

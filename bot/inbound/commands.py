@@ -48,6 +48,8 @@ class Commands:
             return self.crier.whoami(person)
         if sub in ("optout", "optin"):
             return self.crier.optout(person, command.args[0], out=sub == "optout")
+        if sub == "preferences":
+            return self.crier.preferences.show(person)
         raise CrierError(
             f"`/crier {sub}` is not available in this installation yet",
             "See `/crier help` for what works here.",

@@ -169,7 +169,8 @@ class SlackBot:
 
     async def open_form(self, where: Where) -> None:
         departments, locations = await self.pipeline.run(forms.places, self.runtime.db)
-        view = draft_view(departments, locations, where.to_meta())
+        view = draft_view(departments, locations, where.to_meta(),
+                          self.runtime.crier.domain.config.categories)
         try:
             await self.client.views_open(trigger_id=where.trigger_id, view=view)
         except SlackApiError as exc:

@@ -11,8 +11,9 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from announcements.categories import Categories
 from announcements.errors import CrierError
-from announcements.limits import MAX_REASON_CHARS
+from announcements.limits import MAX_CATEGORY_CHARS, MAX_REASON_CHARS
 from announcements.timespec import Every, When, parse_every, parse_when, zone
 from announcements.types import DraftRequest, Kind, OutboundMessage, Refusal
 from bot.slack.blocks import escape, message_blocks, mrkdwn, plain
@@ -30,7 +31,8 @@ TITLE_CHARS = 150
 
 #: The form's block for each ``DraftRequest`` field a refusal may name.
 FIELD_BLOCKS = {"text": "message", "audience": "audience", "at": "schedule",
-                "nudge": "nudge", "ack": "options", "urgent": "options"}
+                "nudge": "nudge", "ack": "options", "urgent": "options",
+                "category": "category"}
 PICK_A_TIME = "Pick a date and time with the picker."
 
 NUDGES = (("24h", "Every day"), ("2d", "Every 2 days"), ("3d", "Every 3 days"),
@@ -79,9 +81,12 @@ def _input(block_id: str, label: str, element: dict[str, Any], *, optional: bool
 
 
 def draft_view(departments: list[str], locations: list[str],
-               meta: dict[str, Any]) -> dict[str, Any]:
+               meta: dict[str, Any], categories: Categories) -> dict[str, Any]:
     """The drafting form ``/announce`` opens."""
     nudges = [_option(text, value) for value, text in NUDGES]
+    kinds = [_option(f"{c.name} (mandatory)" if c.mandatory else c.name, c.name)
+             for c in categories.all][:SELECT_OPTIONS]
+    general = categories.for_draft(None, Kind.MESSAGE).name
     blocks = [
         _input("title", "Title", {"type": "plain_text_input", "max_length": TITLE_CHARS,
                                   "placeholder": plain("New on-call policy")}, optional=True),
@@ -96,6 +101,11 @@ def draft_view(departments: list[str], locations: list[str],
         _input("audience_text", "…or type an audience", {"type": "plain_text_input"},
                optional=True, hint="e.g. Engineering,Sales · loc:Berlin · @ana@example.com · "
                                    "-Contractors excludes"),
+        _input("category", "Category", {
+            "type": "static_select", "options": kinds,
+            "initial_option": next(o for o in kinds if o["value"] == general)}, optional=True,
+            hint="People may opt out of the optional categories; mandatory ones reach "
+                 "everyone."),
         _input("schedule", "Send at", {"type": "datetimepicker"}, optional=True,
                hint="Leave empty to send as soon as it is approved."),
         _input("options", "Options", {"type": "checkboxes", "options": [
@@ -157,11 +167,13 @@ def parse_draft(view: dict[str, Any], timezone: str) -> tuple[DraftRequest | Non
         at = _picked_time(_value(values, "schedule").get("selected_date_time"), timezone)
     except (CrierError, TypeError, ValueError, OverflowError, OSError):
         errors["schedule"] = PICK_A_TIME
+    category = str((_value(values, "category").get("selected_option") or {}).get("value") or "")
     if errors:
         return None, errors
     text = f"*{title}*\n{message}" if title else message
     return DraftRequest(Kind.MESSAGE, text, audience=audience, at=at, nudge=nudge,
-                        ack="ack" in flags, urgent="urgent" in flags), {}
+                        ack="ack" in flags, urgent="urgent" in flags,
+                        category=category[:MAX_CATEGORY_CHARS + 1] or None), {}
 
 
 def _picked_time(stamp: Any, timezone: str) -> When | None:

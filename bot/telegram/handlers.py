@@ -67,7 +67,7 @@ DESCRIPTIONS = {
     "announce": "Draft an announcement (to: at: ack urgent remind:)",
     "poll": 'Draft a poll: /poll "Question?" "Option" "Option"',
     "remind": "Set up a recurring reminder (to: every:)",
-    "crier": "help, status, list, cancel, whoami, optout, report",
+    "crier": "help, status, list, cancel, whoami, optout, preferences, report",
     "unlink": "Unlink this Telegram account",
 }
 #: The chat commands are the grammar's; /start and /unlink are Telegram's own.
