@@ -95,7 +95,6 @@ class TelegramServer:
         stopping = asyncio.create_task(stop.wait())
         try:
             while not stop.is_set():
-                confirmed = offset
                 fetch = asyncio.create_task(bot.get_updates(
                     offset=offset, timeout=int(self.poll_timeout),
                     allowed_updates=list(ALLOWED_UPDATES)))
@@ -107,6 +106,7 @@ class TelegramServer:
                     break
                 try:
                     updates = fetch.result()
+                    confirmed = offset  # Telegram answered: it forgot what came before
                 except RetryAfter as exc:
                     await _wait(stop, retry_seconds(exc))
                     continue
