@@ -190,9 +190,8 @@ def _console(settings: Settings, db: Database, user: str) -> None:
     if interactive:
         out.print(CONSOLE_HELP)
         out.print(f"You are {person.name} <{person.email}>.")
-        print(f"{person.email}> ", end="", flush=True)
-    lines = getattr(sys.stdin, "buffer", sys.stdin)  # bytes: decoded by the session
-    asyncio.run(session.run(lines, prompt=interactive))
+    # Bytes, decoded by the session; it delivers while it waits for the next line.
+    asyncio.run(session.serve(sys.stdin.buffer, interactive))
 
 
 @app.command()
