@@ -154,3 +154,29 @@ async def test_switching_user_does_not_print_the_inbox_twice(db, clock):
     assert "asks you to approve" not in arrived and "2 messages in your inbox" in arrived
     shown = await say(console, out, "inbox")
     assert shown.count("asks you to approve Announcement #2") == 1
+
+
+def test_the_readme_walkthrough_says_what_the_demo_shows(tmp_path):
+    """Every line of the README's walkthrough, piped into `crier demo --fresh`, works,
+    and what the README says people will see is there."""
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### A two-minute walkthrough", 1)[1].split("\n## ", 1)[0]
+    lines = [line for block in re.findall(r"```text\n(.*?)```", section, re.S)
+             for line in block.splitlines() if line.strip()]
+    assert len(lines) >= 12
+    env = {**os.environ, "CRIER_WORKING_HOURS": "off"}
+    done = subprocess.run([CRIER, "demo", "--fresh", "--db", str(tmp_path / "demo.db")],
+                          input="\n".join(lines) + "\n", capture_output=True, text=True,
+                          env=env, cwd=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr
+    said = done.stdout
+    for line in lines:  # each echoed as typed, and none refused
+        assert f"> {line}\n" in said
+    assert "✗" not in said and "Traceback" not in done.stderr
+    claims = re.findall(r"(?<!\*)\*([^*]+)\*(?!\*)", section)  # *what is shown*
+    claims += re.findall(r"`(\[[^`]+\] [^`]+)`", section)  # `[id] Button`
+    claims = [" ".join(claim.split()) for claim in claims]  # as wrapped in the README
+    assert {"will reach 101 people: Engineering 101", "Acknowledged 1 of 101",
+            "[approve:1] Approve"} <= set(claims)
+    for claim in claims:
+        assert claim in said, claim

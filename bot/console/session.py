@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
+import os
 import sys
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import BinaryIO, TextIO
 
 from announcements.delivery import DeliveryEngine
@@ -107,9 +109,12 @@ class ConsoleSession:
         loop = asyncio.get_running_loop()
 
         def read() -> None:  # a daemon thread: a blocked read never holds the exit up
-            for raw in iter(stream.readline, b""):
-                loop.call_soon_threadsafe(lines.put_nowait, raw)
-            loop.call_soon_threadsafe(lines.put_nowait, b"")
+            try:
+                for raw in _lines(stream):
+                    loop.call_soon_threadsafe(lines.put_nowait, raw)
+                loop.call_soon_threadsafe(lines.put_nowait, b"")
+            except RuntimeError:  # the loop closed first (quit, Ctrl-C)
+                return
 
         threading.Thread(target=read, name="console-stdin", daemon=True).start()
         ticker = asyncio.create_task(self._tick(tick))
@@ -268,3 +273,20 @@ class ConsoleSession:
             self.say("(your inbox is empty)")
         for letter in have:
             self.say(f"[inbox {letter.ref}]\n" + render(letter.message))
+
+
+def _lines(stream: BinaryIO) -> Iterator[bytes]:
+    """The lines of ``stream``; from its file descriptor where it has one, so that a read
+    still blocked at exit holds no lock of ``sys.stdin``."""
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        yield from iter(stream.readline, b"")
+        return
+    pending = b""
+    while chunk := os.read(fd, 65536):
+        pending += chunk
+        *whole, pending = pending.split(b"\n")
+        yield from (line + b"\n" for line in whole)
+    if pending:
+        yield pending
