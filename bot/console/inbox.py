@@ -54,9 +54,9 @@ def letters(db: Database, email: str, now: datetime) -> list[Letter]:
             mine = [c for c in claimed if c.purpose == purpose]
             # As it reads now: rendered as an update; what has no update (an edit request
             # still waiting) as it was sent.
-            said.update(RENDERERS[purpose](s, mine, now))
-            said |= {k: v for k, v in RENDERERS[purpose](
-                s, [replace(c, action=DeliveryAction.UPDATE.value) for c in mine], now).items()}
+            said |= RENDERERS[purpose](s, mine, now)
+            said |= RENDERERS[purpose](
+                s, [replace(c, action=DeliveryAction.UPDATE.value) for c in mine], now)
     return [Letter(c.id, c.message_ref or "", said[c.id]) for c in claimed if c.id in said]
 
 

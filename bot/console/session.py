@@ -246,7 +246,7 @@ class ConsoleSession:
         sent = await self.engine.drain()
         if sent:
             self.say(f"(delivered {sent} message{'s' if sent != 1 else ''})")
-        if show:
+        if show and sent:  # only a delivery puts something new in an inbox
             await self._show_new()
         self._show_channels()
 
