@@ -180,3 +180,23 @@ def test_the_readme_walkthrough_says_what_the_demo_shows(tmp_path):
             "[approve:1] Approve"} <= set(claims)
     for claim in claims:
         assert claim in said, claim
+
+
+def test_crier_demo_started_again_shows_the_same_inbox_and_its_buttons_work(tmp_path):
+    def demo(*lines: str) -> str:
+        done = subprocess.run([CRIER, "demo", "--db", str(tmp_path / "demo.db")],
+                              input="".join(f"{line}\n" for line in lines), text=True,
+                              capture_output=True, env={**os.environ,
+                                                        "CRIER_WORKING_HOURS": "off"},
+                              cwd=tmp_path, timeout=120)
+        assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+        return done.stdout
+
+    first = demo("/announce to:Engineering ack Please read the new on-call policy",
+                 "click submit:1", f"as {APPROVER.email}", "click approve:1",
+                 "as erin.eng@example.com", "inbox")
+    inbox = first.split("erin.eng> inbox\n", 1)[1]
+    assert "[ack:1] Got it" in inbox
+    again = demo("as erin.eng@example.com", "inbox", "click ack:1")
+    assert again.split("erin.eng> inbox\n", 1)[1].split("erin.eng> click")[0] == inbox
+    assert "✓ Acknowledged #1." in again
