@@ -2,7 +2,8 @@
 
 Rules, each enforced here:
 - Only people it was delivered to may acknowledge or answer it.
-- One receipt per person; a second click changes nothing, and every copy the
+- One receipt per person; a second press changes nothing and is answered "Already
+  acknowledged" (also when it raced the first), and every copy the
   person got (the announcement and its nudges) then shows it acknowledged.
 - A single-choice answer replaces the old one; in a ``multi`` poll a click
   toggles that option. After ``closes:`` answers are refused.
@@ -48,12 +49,18 @@ class Responses:
                                       col(Receipt.person_id) == actor.id)
             ).scalar_one_or_none()
             at = existing.created_at if existing else now
+            already = existing is not None
             if existing is None:
                 try:
                     with s.begin_nested():
                         s.add(Receipt(announcement_id=ann_id, person_id=actor.id, created_at=now))
-                except IntegrityError:  # a concurrent double click won the race
-                    pass
+                except IntegrityError:  # a concurrent press stored it: this one is a repeat
+                    already = True
+                    at = s.execute(
+                        select(col(Receipt.created_at)).where(
+                            col(Receipt.announcement_id) == ann_id,
+                            col(Receipt.person_id) == actor.id)
+                    ).scalar_one_or_none() or now
                 else:
                     audit.record(s, now, "acknowledged", actor_id=actor.id, announcement_id=ann_id)
                     _refresh_copies(s, ann_id, actor.id, message_ref, now)
@@ -65,7 +72,7 @@ class Responses:
             updated = render.announcement(ann, [], queries.name(s, ann.author_id),
                                           acknowledged_at=render.local(at, actor.timezone),
                                           nudge=clicked == Purpose.NUDGE)
-            note = "Already acknowledged" if existing else "Acknowledged"
+            note = "Already acknowledged" if already else "Acknowledged"
             return Reply(update=updated, message=OutboundMessage(text=f"✓ {note} #{ann_id}."))
 
     def vote(self, actor: Person, ann_id: int, position: int) -> Reply:

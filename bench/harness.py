@@ -137,6 +137,15 @@ class Observed:
         finally:
             self.in_flight -= 1
 
+    async def start(self) -> None:
+        await self.inner.start()
+
+    async def stop(self) -> None:
+        await self.inner.stop()
+
+    async def open_direct(self, account: str) -> str:
+        return await self._watch(self.inner.open_direct(account))
+
     async def send(self, address: str, message: OutboundMessage) -> str:
         return await self._watch(self.inner.send(address, message))
 

@@ -201,11 +201,13 @@ def _console(settings: Settings, db: Database, user: str) -> None:
     session = ConsoleSession(runtime.router, platform, runtime.engine, person.email,
                              scheduler=runtime.scheduler)
     if interactive:
-        out.print(CONSOLE_HELP)
-        out.print(f"You are {person.name} <{person.email}>.")
-        print(f"{person.email}> ", end="", flush=True)
-    lines = getattr(sys.stdin, "buffer", sys.stdin)  # bytes: decoded by the session
-    asyncio.run(session.run(lines, prompt=interactive))
+        out.print(CONSOLE_HELP, markup=False)
+        out.print(f"You are {person.name} <{person.email}>.", markup=False)
+    # Bytes, decoded by the session; it delivers while it waits for the next line.
+    try:
+        asyncio.run(session.serve(sys.stdin.buffer, interactive))
+    except KeyboardInterrupt:  # Ctrl-C leaves like `quit`
+        print(flush=True)
 
 
 @app.command()

@@ -19,7 +19,7 @@ from sqlalchemy import create_engine, func, select
 from announcements.clock import ManualClock, SystemClock
 from announcements.compose import RENDERERS
 from announcements.delivery import DeliveryEngine, EngineConfig
-from announcements.ports import RateLimits
+from announcements.ports import ChatPlatform, RateLimits
 from bench.harness import (
     MARKER,
     ROOT,
@@ -34,7 +34,7 @@ from bot.settings import Settings
 from bot.slack.platform import SlackPlatform, make_platform
 from storage.db import Database
 from storage.models import Delivery
-from tests.fakes.slack_api import FakeSlackAPI
+from tests.fakes.slack_api import FakeSlackAPI, dm
 
 
 @pytest.fixture
@@ -87,14 +87,13 @@ async def test_429s_and_5xx_everything_delivered_nothing_started_inside_a_window
     people = populate(db, n)
     ann, _ = broadcast(db, people)
     fake.chaos(p429=0.2, p5xx=0.05, retry_after=0.1)  # type: ignore[arg-type]
-    platform = slack(fake)
-    await platform.start()
-    watched = Observed(platform)
+    watched = Observed(slack(fake))
+    await watched.start()  # forwarded: the wrapped platform opens its HTTP session
     engine = DeliveryEngine(db, RENDERERS, {"slack": watched},
                             SystemClock(), EngineConfig(concurrency=4, backoff_base=0.05))
     async with running(engine):
         await until(delivered(db, ann, n))
-    await platform.aclose()
+    await watched.stop()
     assert copies(fake, n) == [1] * n
     assert fake.rate_limited >= 5 and watched.rate_limited == fake.rate_limited
     assert any(c.error == "service_unavailable" for c in fake.requests("chat.postMessage"))
@@ -104,6 +103,18 @@ async def test_429s_and_5xx_everything_delivered_nothing_started_inside_a_window
         attempts = s.execute(select(func.max(Delivery.attempts)).where(
             Delivery.announcement_id == ann)).scalar_one()
     assert attempts <= 3  # 429s give their attempt back; only 5xx count
+
+
+async def test_the_observed_platform_is_a_whole_chat_platform(fake):
+    watched = Observed(slack(fake))
+    assert isinstance(watched, ChatPlatform)
+    await watched.start()
+    try:
+        channel = await watched.open_direct("U0WATCHED")
+    finally:
+        await watched.stop()
+    assert channel == dm("U0WATCHED") and watched.requests == 1
+    assert len(fake.requests("conversations.open")) == 1
 
 
 async def test_one_at_a_time_the_fake_sees_no_request_inside_a_window(db, fake):

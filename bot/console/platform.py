@@ -1,7 +1,11 @@
-"""The console as a chat platform: an in-memory inbox per person.
+"""The console as a chat platform.
 
 It implements the same ``ChatPlatform`` protocol as Slack or Telegram, and the
-delivery engine sends to it exactly as it sends to them.
+delivery engine sends to it exactly as it sends to them. What it sent in this
+process is kept per person (what tests read, like a fake's recorded requests);
+the console session's inbox is read from the database (``bot.console.inbox``),
+so it survives a restart. Message references are ``m`` and a number, never
+reused: a new process continues after the highest one stored (``resume_after``).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from dataclasses import dataclass, field
 
 from announcements.ports import Attachment, PermanentError, RateLimits, Unreachable
 from announcements.types import OutboundMessage
+from bot.console.inbox import REF
 
 
 @dataclass
@@ -37,6 +42,10 @@ class ConsolePlatform:
     def find(self, email: str, ref: str) -> InboxItem | None:
         return next((i for i in self.inboxes.get(email.lower(), []) if i.ref == ref), None)
 
+    def resume_after(self, last: int) -> None:
+        """Number new messages after ``last`` (the highest reference a database holds)."""
+        self._ids = itertools.count(last + 1)
+
     def add(self, address: str, message: OutboundMessage) -> str:
         ref = f"m{next(self._ids)}"
         self.inboxes.setdefault(address.lower(), []).append(InboxItem(ref, message))
@@ -60,10 +69,11 @@ class ConsolePlatform:
         return self.add(address, message)
 
     async def update(self, address: str, message_ref: str, message: OutboundMessage) -> None:
-        item = self.find(address, message_ref)
-        if item is None:
+        if not REF.fullmatch(message_ref):
             raise PermanentError(f"no message {message_ref} for {address}")
-        item.message, item.updated = message, True
+        item = self.find(address, message_ref)
+        if item is not None:  # one sent by an earlier process reads anew from the database
+            item.message, item.updated = message, True
 
     async def delete(self, address: str, message_ref: str) -> None:
         item = self.find(address, message_ref)
