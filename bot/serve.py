@@ -31,6 +31,12 @@ def build_server(
 
         platforms["telegram"] = telegram_platform(settings)
         factories.append(lambda rt: telegram_plugin(rt, polling=telegram_polling))
+    if settings.teams_enabled:
+        from bot.teams import make_platform as teams_platform
+        from bot.teams import plugin as teams_plugin
+
+        platforms["teams"] = teams_platform(settings)
+        factories.append(lambda rt: teams_plugin(rt))
     runtime = build(settings, platforms, db=db)
     plugins: list[Plugin] = [make(runtime) for make in factories]
     return create_app(runtime, plugins), sorted(platforms)
