@@ -154,6 +154,16 @@ def acknowledged(message: OutboundMessage, action: str) -> OutboundMessage:
     return replace(message, footer=footer)
 
 
+def refreshed(message: OutboundMessage, action: str, notes: list[str]) -> dict[str, Any]:
+    """The card that replaces a clicked one: the updated message (a Got it card marked
+    acknowledged) with what the click did as its last lines."""
+    content = cards(acknowledged(message, action))[-1]
+    extra = [_text(note, weight="Bolder", color="Good" if note.startswith("✓") else "Default")
+             for note in notes if note]
+    grown = {**content, "body": [*content["body"], *extra]}
+    return grown if size(grown) <= CARD_BYTES else content
+
+
 def activity(content: dict[str, Any], message: OutboundMessage) -> dict[str, Any]:
     """A message activity holding one card."""
     return {"type": "message", "summary": summary(message),

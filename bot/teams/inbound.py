@@ -124,9 +124,11 @@ class TeamsInbound:
                 return
             show = showing(reply, clicked=clicked is not None)
             if show.replace is not None and clicked:
-                message = cards.acknowledged(show.replace, value["action"])
+                notes = [m.text for m in show.say]
+                content = cards.refreshed(show.replace, value["action"], notes)
                 try:
-                    await self.platform.update(ref.dumps(), str(clicked), message)
+                    await self.platform.put_card(ref, str(clicked), content, show.replace)
+                    return
                 except Exception as exc:  # noqa: BLE001 - the click itself took effect
                     log.warning("could not refresh card %s: %s", clicked, exc)
             await self._say(ref, show.say)
@@ -186,20 +188,12 @@ class TeamsInbound:
             return {"statusCode": 200, "type": "application/vnd.microsoft.activity.message",
                     "value": "Done."}
         show = showing(reply, clicked=True)
-        said = list(show.say)
+        notes = [m.text for m in show.say]
         if show.replace is not None:
-            if ref is not None and said:
-                await self._say(ref, said)
-            message = cards.acknowledged(show.replace, str(data["action"]))
             return {"statusCode": 200, "type": cards.CARD_TYPE,
-                    "value": cards.cards(message)[-1]}
-        words = "\n".join(m.text for m in said) or show.toast or "Done."
-        if ref is not None and len(said) > 1:
-            await self._say(ref, said[1:])
-            words = said[0].text
+                    "value": cards.refreshed(show.replace, str(data["action"]), notes)}
         return {"statusCode": 200, "type": "application/vnd.microsoft.activity.message",
-                "value": words}
-
+                "value": "\n".join(notes) or show.toast or "Done."}
 
 def _user(activity: dict[str, Any]) -> str:
     sender = activity.get("from") or {}

@@ -206,6 +206,12 @@ class TeamsPlatform:
         for activity_id in ids[: len(ids) - len(parts)]:
             await self._delete(ref, activity_id)
 
+    async def put_card(self, ref: ConversationRef, activity_id: str, content: dict[str, Any],
+                       message: OutboundMessage) -> None:
+        """Replace one sent activity with ``content`` (a clicked card, refreshed)."""
+        await self.call("PUT", ref.url(activity_id),
+                        {**cards.activity(content, message), "id": activity_id})
+
     async def delete(self, address: str, message_ref: str) -> None:
         ref = _ref(address)
         for activity_id in [i for i in message_ref.split(",") if i]:

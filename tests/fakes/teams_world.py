@@ -20,7 +20,7 @@ from bot.server import create_app
 from bot.settings import Settings
 from bot.teams import TeamsServer, make_platform, plugin
 from storage.db import Database
-from tests.fakes.teams_connector import Activity, FakeConnector
+from tests.fakes.teams_connector import CARD, Activity, FakeConnector
 from tests.fakes.teams_identity import APP_ID, PASSWORD, TENANT, FakeIdentity
 
 
@@ -126,7 +126,13 @@ class TeamsWorld:
                                                  "data": {"action": action, **inputs}}})
         response = await self.post(invoke)
         assert response.status_code == 200, response.text
-        return response.json(), self.chat(email)[before:]
+        answer = response.json()
+        if answer.get("type") == CARD:  # the Teams client shows the refreshed card in place
+            held.history.append(held.body)
+            held.body = {**held.body, "attachments": [{"contentType": CARD,
+                                                       "content": answer["value"]}]}
+            held.edits += 1
+        return answer, self.chat(email)[before:]
 
     async def submit(self, email: str, action: str, **inputs: Any) -> list[Activity]:
         """The ``Action.Submit`` fallback: a message activity carrying the card's data."""
