@@ -30,9 +30,10 @@ def aad(email: str) -> str:
     return f"00000000-0000-4000-8000-{number:012d}"
 
 
-def settings_for(identity: FakeIdentity, db: Database, **overrides: Any) -> Settings:
+def settings_for(identity: FakeIdentity, db: Database | None = None, **overrides: Any
+                 ) -> Settings:
     values: dict[str, Any] = {
-        "database_url": db.url.render_as_string(hide_password=False),
+        "database_url": db.url.render_as_string(hide_password=False) if db else "sqlite://",
         "teams_app_id": APP_ID, "teams_app_password": PASSWORD, "teams_tenant_id": TENANT,
         "teams_token_url": identity.token_url,
         "teams_openid_metadata_url": identity.metadata_url,
