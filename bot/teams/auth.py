@@ -82,12 +82,13 @@ class RequestValidator:
         async with self._lock:
             if kid not in self._keys and (
                     not self._keys or time.monotonic() - self._fetched_at >= self.refetch_after):
-                await self._fetch()
+                await self.fetch()
         if kid not in self._keys:
             raise Refused(401, "the token is signed by a key the Bot Framework does not list")
         return self._keys[kid]
 
-    async def _fetch(self) -> None:
+    async def fetch(self) -> None:
+        """Read the signing keys now (``crier doctor``; the first request does it too)."""
         client = self.http or httpx.AsyncClient(timeout=10)
         try:
             meta = (await client.get(self.metadata_url)).raise_for_status().json()
