@@ -279,3 +279,13 @@ class Correction(SQLModel, table=True):
     decided_at: datetime | None = Field(
         default=None, sa_column=Column(UTCDateTime(), nullable=True)
     )
+
+
+class SyncCursor(SQLModel, table=True):
+    """Where an incremental directory sync resumes (Microsoft Graph's delta link)."""
+
+    __tablename__ = "sync_cursor"
+
+    source: str = Field(primary_key=True, max_length=40)
+    cursor: str = Field(sa_column=Column(Text, nullable=False))
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
