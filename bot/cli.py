@@ -410,6 +410,18 @@ def teams_install_for(
         raise typer.Exit(1)
 
 
+@teams_app.command("package")
+@friendly
+def teams_package(out_file: Path = typer.Option(..., "--out", help="the zip to write")) -> None:
+    """The app package (manifest and icons) to upload in the Teams admin center."""
+    from bot.teams.package import write
+
+    written = write(_settings(), out_file)
+    out.print(f"Wrote {written}: upload it in the Teams admin center (Manage apps → "
+              "Upload new app), or in Teams (Apps → Manage your apps → Upload an app).",
+              markup=False, soft_wrap=True)
+
+
 def _mount_optional() -> None:
     """Platform command groups join when their packages are installed."""
     try:
