@@ -36,6 +36,8 @@ NOT_LINKED = (
     "Ask your comms team or IT to add you."
 )
 INVOKE = "adaptiveCard/action"
+CHANNEL_ONLY = ("Talk to me in a personal chat for that: in a channel I only take "
+                "`crier report subscribe` (and `unsubscribe`).")
 _MENTION = re.compile(r"<at>.*?</at>", re.S)
 _TAGS = re.compile(r"<[^>]+>")
 #: The longest Retry-After an answer to a person waits for.
@@ -109,8 +111,9 @@ class TeamsInbound:
 
     def _inbound(self, activity: dict[str, Any], user: str, ref: ConversationRef | None,
                  clicked: str | None = None) -> Inbound:
+        """``channel`` is the conversation's compact address (a report subscription)."""
         keys = (f"activity:{activity['id']}",) if activity.get("id") else ()
-        return Inbound(PLATFORM, user, keys, ref.conversation if ref else None, clicked)
+        return Inbound(PLATFORM, user, keys, ref.compact() if ref else None, clicked)
 
     # -- typed commands and Action.Submit ---------------------------------------------
 
@@ -134,6 +137,11 @@ class TeamsInbound:
             await self._say(ref, show.say)
             return
         line = command_line(str(activity.get("text") or ""))
+        personal = (activity.get("conversation") or {}).get("conversationType",
+                                                            "personal") == "personal"
+        if not personal and not _is_report_command(line):
+            await self._say(ref, [OutboundMessage(text=CHANNEL_ONLY)])
+            return
         if line is None:
             await self._say(ref, [OutboundMessage(
                 text="Type a command, e.g. `crier help`, `announce to:all Hello` or "
@@ -194,6 +202,11 @@ class TeamsInbound:
                     "value": cards.refreshed(show.replace, str(data["action"]), notes)}
         return {"statusCode": 200, "type": "application/vnd.microsoft.activity.message",
                 "value": "\n".join(notes) or show.toast or "Done."}
+
+def _is_report_command(line: str | None) -> bool:
+    words = (line or "").lower().split()
+    return words[:3] in (["/crier", "report", "subscribe"], ["/crier", "report", "unsubscribe"])
+
 
 def _user(activity: dict[str, Any]) -> str:
     sender = activity.get("from") or {}

@@ -17,9 +17,10 @@ permanent.
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
+import secrets
+from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -48,6 +49,9 @@ log = logging.getLogger("crier.teams")
 TEAMS_LIMITS = RateLimits(per_second=50.0, per_conversation=6.0, burst=1)
 NOT_INSTALLED = ("Teams: not installed (no conversation reference yet; "
                  "`crier teams install-for EMAIL` installs the app for them)")
+#: Report charts are served under this path of ``CRIER_PUBLIC_URL``; the newest are kept.
+CHART_PATH = "/teams/charts/"
+KEPT_CHARTS = 20
 RETRIED = frozenset({412, 500, 502, 503, 504})
 GONE = frozenset({403, 404})
 
@@ -64,9 +68,18 @@ class ConversationRef:
     def dumps(self) -> str:
         return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
 
+    def compact(self) -> str:
+        """``SERVICE_URL CONVERSATION``: a channel's address where only 200 characters
+        fit (a report subscription)."""
+        return f"{self.service_url} {self.conversation}"
+
     @classmethod
     def loads(cls, raw: str | None) -> ConversationRef | None:
-        """The reference stored in ``raw``; None for anything else (an account id only)."""
+        """The reference stored in ``raw`` (JSON, or ``compact``); None for anything else
+        (an account id only)."""
+        if raw and raw.startswith("http") and " " in raw:
+            service, conversation = raw.split(" ", 1)
+            return cls(service, conversation, "")
         if not raw or not raw.startswith("{"):
             return None
         try:
@@ -105,6 +118,10 @@ class TeamsPlatform:
     limits: RateLimits = TEAMS_LIMITS
     timeout: float = 15.0
     http: httpx.AsyncClient | None = None
+    #: Where ``crier serve`` is reached (``CRIER_PUBLIC_URL``): report charts are shown
+    #: from there.
+    public_url: str | None = None
+    charts: OrderedDict[str, bytes] = field(default_factory=OrderedDict, repr=False)
     _owned: bool = field(default=False, repr=False)
 
     async def start(self) -> None:
@@ -227,16 +244,23 @@ class TeamsPlatform:
 
     async def post_report(self, channel: str, message: OutboundMessage,
                           attachment: Attachment | None) -> str:
-        """The weekly report in a channel: one card with the chart as an image."""
+        """The weekly report in a channel (or a personal chat): a card with the chart.
+
+        A chart is larger than a Teams message may be, so the card shows it from
+        ``CRIER_PUBLIC_URL/teams/charts/…`` (``charts``; without a public URL the card
+        goes without it)."""
         ref = _ref(channel)
         body = cards.cards(message)
-        if attachment is not None:
-            image = base64.b64encode(attachment.content).decode()
-            chart = {"type": "Image", "url": f"data:{attachment.mime_type};base64,{image}",
-                     "altText": attachment.filename}
-            with_chart = {**body[-1], "body": [*body[-1]["body"], chart]}
-            if cards.size(with_chart) <= cards.CARD_BYTES:
-                body[-1] = with_chart
+        if attachment is not None and self.public_url:
+            token = secrets.token_urlsafe(16)
+            self.charts[token] = attachment.content
+            while len(self.charts) > KEPT_CHARTS:
+                self.charts.popitem(last=False)
+            chart = {"type": "Image", "url": f"{self.public_url}{CHART_PATH}{token}.png",
+                     "altText": "Weekly report chart", "size": "Stretch"}
+            body[-1] = {**body[-1], "body": [*body[-1]["body"], chart]}
+        elif attachment is not None:
+            log.info("the weekly report goes to Teams without its chart: set CRIER_PUBLIC_URL")
         ids = [await self.post(ref, cards.activity(c, message)) for c in body]
         return ",".join(ids)
 
@@ -246,4 +270,4 @@ def make_platform(settings: Settings) -> TeamsPlatform:
         raise ValueError("TEAMS_APP_ID and TEAMS_APP_PASSWORD are not set")
     tokens = TokenProvider(settings.teams_token_endpoint, settings.teams_app_id,
                            settings.teams_app_password)
-    return TeamsPlatform(tokens, settings.teams_app_id)
+    return TeamsPlatform(tokens, settings.teams_app_id, public_url=settings.public_url)

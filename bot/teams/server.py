@@ -15,7 +15,7 @@ from bot.app import Runtime
 from bot.server import Plugin
 from bot.teams.auth import Refused, RequestValidator
 from bot.teams.inbound import TeamsInbound
-from bot.teams.platform import TeamsPlatform
+from bot.teams.platform import CHART_PATH, TeamsPlatform
 from bot.teams.tokens import BOT_SCOPE, CredentialsRefused, TokenUnavailable
 
 log = logging.getLogger("crier.teams")
@@ -73,6 +73,16 @@ class TeamsServer:
         return Response(status_code=200)
 
 
+    async def chart(self, request: Request) -> Response:
+        """A weekly report's chart, for the card that shows it."""
+        name = request.path_params["name"]
+        png = self.platform.charts.get(name.removesuffix(".png"))
+        if png is None or not name.endswith(".png"):
+            return _error(404, "no such chart (only the newest are kept)")
+        return Response(png, media_type="image/png",
+                        headers={"Cache-Control": "public, max-age=604800"})
+
+
 def plugin(runtime: Runtime) -> Plugin:
     """The Teams route for ``create_app``; needs ``runtime.platforms["teams"]``."""
     platform = runtime.platforms.get("teams")
@@ -81,6 +91,7 @@ def plugin(runtime: Runtime) -> Plugin:
     server = TeamsServer(runtime, platform)
     runtime.extras["teams"] = server
     return Plugin(name="teams",
-                  routes=[Route("/api/messages", server.messages, methods=["POST"])],
+                  routes=[Route("/api/messages", server.messages, methods=["POST"]),
+                          Route(CHART_PATH + "{name}", server.chart, methods=["GET"])],
                   startup=[server.startup], shutdown=[platform.stop],
                   info={"mode": "Bot Framework webhook"})
