@@ -153,3 +153,27 @@ async def test_long_text_is_split_into_cards_never_cut(world: TeamsWorld):
                     if b["type"] == "TextBlock" and "規定" in b["text"])
     assert shown.replace("\n", "") == text.replace("\n", "")
     assert mine[-1].actions == [f"ack:{ann}"]
+
+
+async def test_a_bare_announce_opens_the_drafting_card(world: TeamsWorld):
+    [card] = await world.say(COMMS.email, "announce")
+    inputs = {b["id"] for b in card.card["body"] if b["type"].startswith("Input.")}
+    assert inputs == {"audience", "text", "ack", "urgent", "schedule"}
+    assert card.actions == ["draft"]
+    # Missing inputs: the card comes back with the errors under the fields, nothing drafted.
+    answer, _ = await world.click(COMMS.email, "draft", audience="", text="")
+    shown = json.dumps(answer["value"], ensure_ascii=False)
+    assert "Write the announcement" in shown and "Say who gets it" in shown
+    answer, _ = await world.click(COMMS.email, "draft", audience="Engineering",
+                                  text="Lunch", schedule="someday soon")
+    assert "is not a time" in json.dumps(answer["value"], ensure_ascii=False)
+    # The domain's own validation, shown on the card too.
+    answer, _ = await world.click(COMMS.email, "draft", audience="Marketing", text="Hi")
+    assert "Marketing" in json.dumps(answer["value"], ensure_ascii=False)
+    assert any(b.get("id") == "audience" for b in answer["value"]["body"])
+    answer, _ = await world.click(COMMS.email, "draft", audience="Engineering",
+                                  text="Lunch at noon", ack="true")
+    assert "Preview of Announcement #1" in json.dumps(answer["value"], ensure_ascii=False)
+    assert world.holding(COMMS.email, "submit:1")  # the form became the preview
+    answer, _ = await world.click(COMMS.email, "submit:1")
+    assert "Sent to 3 approvers" in json.dumps(answer["value"], ensure_ascii=False)

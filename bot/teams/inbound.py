@@ -25,7 +25,8 @@ from announcements.types import OutboundMessage, Reply, Verb, parse_action
 from bot import grammar
 from bot.app import Runtime
 from bot.inbound import Inbound, refusal, showing
-from bot.teams import cards, references
+from bot.inbound.commands import DRAFT_FORM
+from bot.teams import cards, form, references
 from bot.teams.platform import ConversationRef, TeamsPlatform
 
 log = logging.getLogger("crier.teams")
@@ -36,6 +37,7 @@ NOT_LINKED = (
     "Ask your comms team or IT to add you."
 )
 INVOKE = "adaptiveCard/action"
+FORM_MESSAGE = OutboundMessage(text="New announcement")
 CHANNEL_ONLY = ("Talk to me in a personal chat for that: in a channel I only take "
                 "`crier report subscribe` (and `unsubscribe`).")
 _MENTION = re.compile(r"<at>.*?</at>", re.S)
@@ -120,6 +122,14 @@ class TeamsInbound:
     async def _message(self, activity: dict[str, Any], ref: ConversationRef,
                        user: str) -> None:
         value = activity.get("value")
+        if isinstance(value, dict) and value.get("action") == form.DRAFT:
+            content = await self._form(activity, ref, user, value)
+            clicked = activity.get("replyToId")
+            if clicked:
+                await self.platform.put_card(ref, str(clicked), content, FORM_MESSAGE)
+            else:
+                await self.platform.post(ref, cards.activity(content, FORM_MESSAGE))
+            return
         if isinstance(value, dict) and isinstance(value.get("action"), str):
             clicked = activity.get("replyToId")
             reply = await self._press(activity, ref, user, value, clicked)
@@ -148,8 +158,24 @@ class TeamsInbound:
                      "`crier status`.")])
             return
         reply = await self.pipeline.text(self._inbound(activity, user, ref), line)
-        if reply is not None:
+        if reply is not None and reply.form == DRAFT_FORM and reply.error is None:
+            await self.platform.post(ref, cards.activity(form.draft_card(), FORM_MESSAGE))
+        elif reply is not None:
             await self._say(ref, showing(reply, clicked=False).say)
+
+    async def _form(self, activity: dict[str, Any], ref: ConversationRef | None, user: str,
+                    data: dict[str, Any]) -> dict[str, Any]:
+        """A submitted drafting form: the preview card, or the form again with the errors
+        under their fields (nothing drafted)."""
+        request, errors = form.parse(data)
+        if request is None:
+            return form.draft_card(data, errors)
+        reply = await self.pipeline.draft(self._inbound(activity, user, ref), request)
+        if reply is None or reply.message is None:
+            return form.draft_card(data, {"form": "That was submitted already."})
+        if reply.error is not None:
+            return form.draft_card(data, form.refused(reply.error))
+        return cards.cards(reply.message)[-1]
 
     async def _press(self, activity: dict[str, Any], ref: ConversationRef | None, user: str,
                      data: dict[str, Any], clicked: str | None) -> Reply | None:
@@ -190,6 +216,9 @@ class TeamsInbound:
         action = (activity.get("value") or {}).get("action") or {}
         data = dict(action.get("data") or {})
         data.setdefault("action", action.get("verb"))
+        if data["action"] == form.DRAFT and user:
+            return {"statusCode": 200, "type": cards.CARD_TYPE,
+                    "value": await self._form(activity, ref, user, data)}
         clicked = activity.get("replyToId")
         reply = await self._press(activity, ref, user, data, clicked) if user else None
         if reply is None:  # a duplicate delivery: the first one answered
