@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import random
 import threading
 import time
 from collections import deque
@@ -89,10 +90,16 @@ class FakeConnector(ThreadedServer):
     label = "fake Bot Framework connector"
 
     def __init__(self, identity: FakeIdentity, region: str = "amer",
-                 per_conversation: float = 7.0) -> None:
+                 per_conversation: float = 7.0, p429: float = 0.0) -> None:
         self.identity = identity
         self.region = region
         self.per_conversation = per_conversation
+        #: Chance that a request is answered 429 (Retry-After 1 s) at random; while a
+        #: Retry-After runs, requests that arrive anyway are counted in ``early``.
+        self.p429 = p429
+        self.early = 0
+        self._closed_until = 0.0
+        self._random = random.Random(7)
         self.conversations: dict[str, list[Activity]] = {}
         self.members: dict[tuple[str, str], dict[str, Any]] = {}
         self.requests: list[tuple[str, str, int]] = []
@@ -138,6 +145,13 @@ class FakeConnector(ThreadedServer):
             return _error(401, "Unauthorized", "Authorization has been denied for this request.")
         conv = request.match_info["conv"]
         with self._lock:
+            now = time.monotonic()
+            if now < self._closed_until:
+                self.early += 1
+            if self.p429 and request.method != "GET" and self._random.random() < self.p429:
+                self._closed_until = now + 1.0
+                self.throttled += 1
+                return _error(429, "TooManyRequests", "throttled", {"Retry-After": "1"})
             for fault in self.faults:
                 if fault.times > 0 and fault.method in (None, request.method):
                     fault.times -= 1
