@@ -89,7 +89,7 @@ async def send(db: Database, ann: int, n: int, settings: Settings, rate: float
     stop = asyncio.Event()
     started = time.monotonic()
     runner = asyncio.create_task(engine.run(stop))
-    while outbox_counts(db, ann).get("delivered", 0) < n:
+    while (await asyncio.to_thread(outbox_counts, db, ann)).get("delivered", 0) < n:
         await asyncio.sleep(0.5)
     took = time.monotonic() - started
     stop.set()

@@ -70,3 +70,13 @@ def test_doctor_says_a_wrong_app_password_in_one_line(tmp_path: Path):
     assert len(wrong) == 1
     assert "Microsoft refused the Teams app credentials (invalid_client: AADSTS7000215" \
         in wrong[0] and "TEAMS_APP_PASSWORD" in wrong[0]
+
+
+def test_serve_wires_teams_when_its_three_secrets_are_set(db):
+    from bot.serve import build_server
+
+    settings = load_settings({**TEAMS, "CRIER_DATABASE_URL": str(db.url)}, dotenv=False)
+    app, platforms = build_server(settings, db)
+    assert platforms == ["teams"]
+    assert {"/api/messages", "/teams/charts/{name}"} <= {getattr(r, "path", "")
+                                                        for r in app.routes}
