@@ -30,11 +30,14 @@ app = typer.Typer(help="Crier: announcements, polls and read receipts in chat.",
 directory_app = typer.Typer(help="The employee directory.", no_args_is_help=True)
 roles_app = typer.Typer(help="Who may author, approve and administer.", no_args_is_help=True)
 report_app = typer.Typer(help="Reports.", no_args_is_help=True)
+teams_app = typer.Typer(help="Microsoft Teams: the app package and installs.",
+                        no_args_is_help=True)
 app.add_typer(directory_app, name="directory")
 app.add_typer(roles_app, name="roles")
 app.add_typer(report_app, name="report")
 quota_app = typer.Typer(help="Authors' daily quotas on audience size.", no_args_is_help=True)
 app.add_typer(quota_app, name="quota")
+app.add_typer(teams_app, name="teams")
 
 err = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
@@ -119,7 +122,10 @@ def directory_import(
 
 @directory_app.command("sync")
 @friendly
-def directory_sync(platform: str = typer.Argument(..., help="slack or teams")) -> None:
+def directory_sync(platform: str = typer.Argument(..., help="slack or teams"),
+                   full: bool = typer.Option(False, "--full", help="teams: read every user "
+                                             "again instead of the changes since last time"),
+                   ) -> None:
     """Pull people from a chat platform's directory."""
     settings = _settings()
     name = platform.lower()
@@ -129,9 +135,15 @@ def directory_sync(platform: str = typer.Argument(..., help="slack or teams")) -
         slack_sync(settings, _database(settings))
         return
     if name == "teams":
-        raise CrierError("Teams directory sync is not available in this version",
-                         "Import a CSV with `crier directory import FILE.csv` instead.")
-    raise CrierError(f"cannot sync from `{platform}`", "Use `crier directory sync slack`.")
+        from bot.teams.graph import sync as teams_sync
+
+        result, incremental = asyncio.run(teams_sync(settings, _database(settings),
+                                                     SystemClock(), full=full))
+        out.print(("Changes since the last sync: " if incremental else "")
+                  + result.summary(), markup=False, soft_wrap=True)
+        return
+    raise CrierError(f"cannot sync from `{platform}`",
+                     "Use `crier directory sync slack` or `crier directory sync teams`.")
 
 
 @roles_app.command("grant")
@@ -410,6 +422,46 @@ def export(
     with out_file.open("w", newline="", encoding="utf-8") as fh:
         n = kinds[what.lower()](db, fh, since)
     out.print(f"Wrote {n} rows to {out_file}.")
+
+
+@teams_app.command("install-for")
+@friendly
+def teams_install_for(
+    emails: list[str] = typer.Argument(None, help="people to install Crier for"),
+    everyone: bool = typer.Option(False, "--all", help="everyone Crier cannot reach in Teams"),
+) -> None:
+    """Install the Teams app for people who have not (through Microsoft Graph)."""
+    from bot.teams.graph import install_for
+
+    if bool(emails) == everyone:
+        raise CrierError("name the people, or --all, not both",
+                         "e.g. `crier teams install-for ana@example.com` or "
+                         "`crier teams install-for --all`.")
+    settings = _settings()
+    done = asyncio.run(install_for(settings, _database(settings), emails or None))
+    out.print(f"Installed for {len(done.installed)}; already installed for "
+              f"{len(done.already)}; failed for {len(done.failed)}.", markup=False)
+    for email in done.already:
+        out.print(f"  {email}: already installed", markup=False)
+    for line in done.failed:
+        out.print(f"  {line}: failed", markup=False)
+    if done.installed or done.already:
+        out.print("Teams now sends Crier the install; those people are reachable once it "
+                  "arrives (see `crier directory list`).", markup=False, soft_wrap=True)
+    if done.failed:
+        raise typer.Exit(1)
+
+
+@teams_app.command("package")
+@friendly
+def teams_package(out_file: Path = typer.Option(..., "--out", help="the zip to write")) -> None:
+    """The app package (manifest and icons) to upload in the Teams admin center."""
+    from bot.teams.package import write
+
+    written = write(_settings(), out_file)
+    out.print(f"Wrote {written}: upload it in the Teams admin center (Manage apps → "
+              "Upload new app), or in Teams (Apps → Manage your apps → Upload an app).",
+              markup=False, soft_wrap=True)
 
 
 def _mount_optional() -> None:

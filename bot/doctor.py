@@ -3,7 +3,8 @@
 It prints the effective configuration (secrets masked, each value's source), then
 one line per check: the database (reachable, schema at the newest revision), each
 configured platform's credentials against its API (Slack ``auth.test`` and, for
-Socket Mode, ``apps.connections.open``; Telegram ``getMe``) and the public URLs
+Socket Mode, ``apps.connections.open``; Telegram ``getMe``; Teams a token from
+``TEAMS_TOKEN_URL`` and the Bot Framework's keys) and the public URLs
 the platforms must reach. ``✗`` lines must be fixed (exit status 1); ``!`` lines
 are worth a look; nothing here writes to the database or to the platforms.
 """
@@ -189,8 +190,39 @@ async def check_telegram(settings: Settings) -> list[Finding]:
     return found
 
 
+async def check_teams(settings: Settings) -> list[Finding]:
+    """The app's credentials at ``TEAMS_TOKEN_URL`` and the Bot Framework's signing keys."""
+    if not settings.teams_enabled:
+        return []
+    from bot.teams.auth import Refused, RequestValidator
+    from bot.teams.tokens import BOT_SCOPE, CredentialsRefused, TokenProvider, TokenUnavailable
+
+    assert settings.teams_app_id and settings.teams_app_password and settings.teams_tenant_id
+    async with httpx.AsyncClient(timeout=10) as http:
+        tokens = TokenProvider(settings.teams_token_endpoint, settings.teams_app_id,
+                               settings.teams_app_password, http)
+        try:
+            await tokens.token(BOT_SCOPE)
+            found = [Finding(OK, f"Teams: app {settings.teams_app_id} gets Bot Framework "
+                                 "tokens")]
+        except CredentialsRefused as exc:
+            found = [Finding(FIX, f"{exc.message}: {exc.hint}")]
+        except TokenUnavailable as exc:
+            found = [Finding(FIX, f"Teams: {exc}: check TEAMS_TOKEN_URL and the network")]
+        validator = RequestValidator(settings.teams_openid_metadata_url, settings.teams_app_id,
+                                     settings.teams_tenant_id, http)
+        try:
+            await validator.fetch()
+            found.append(Finding(OK, "Teams: the Bot Framework's signing keys are readable"))
+        except Refused as exc:
+            found.append(Finding(FIX, f"Teams: {exc.reason}: check TEAMS_OPENID_METADATA_URL"))
+    return found
+
+
 async def check_public_urls(settings: Settings) -> list[Finding]:
     routes = []
+    if settings.teams_enabled:
+        routes.append(("Teams messaging endpoint (Azure bot → Configuration)", "/api/messages"))
     if settings.slack_enabled:
         routes.append(("Slack request URL (slash commands, interactivity, events; not needed "
                        "with --slack-socket-mode)", "/slack/events"))
@@ -216,12 +248,11 @@ async def check_public_urls(settings: Settings) -> list[Finding]:
 
 
 async def _platform_checks(settings: Settings) -> list[Finding]:
-    slack, telegram, urls = await asyncio.gather(
-        check_slack(settings), check_telegram(settings), check_public_urls(settings))
-    found = [*slack, *telegram, *urls]
-    if settings.teams_app_id or settings.teams_app_password:
-        found.append(Finding(NOTE, "Teams is not available in this version; TEAMS_* are ignored"))
-    if not (settings.slack_enabled or settings.telegram_enabled):
+    slack, telegram, teams, urls = await asyncio.gather(
+        check_slack(settings), check_telegram(settings), check_teams(settings),
+        check_public_urls(settings))
+    found = [*slack, *telegram, *teams, *urls]
+    if not (settings.slack_enabled or settings.telegram_enabled or settings.teams_enabled):
         found.append(Finding(NOTE, "no chat platform is on: only `crier console` and the "
                                    "command line will work"))
     return found

@@ -31,6 +31,10 @@ def platforms_for(settings: Settings) -> dict[str, ChatPlatform]:
         from bot.telegram import make_platform as telegram_platform
 
         platforms["telegram"] = telegram_platform(settings)
+    if settings.teams_enabled:
+        from bot.teams import make_platform as teams_platform
+
+        platforms["teams"] = teams_platform(settings)
     return platforms
 
 
@@ -50,6 +54,10 @@ def build_server(
         from bot.telegram import plugin as telegram_plugin
 
         plugins.append(telegram_plugin(runtime, polling=telegram_polling))
+    if "teams" in platforms:
+        from bot.teams import plugin as teams_plugin
+
+        plugins.append(teams_plugin(runtime))
     return create_app(runtime, plugins, run_workers=run_workers), sorted(platforms)
 
 

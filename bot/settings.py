@@ -45,7 +45,12 @@ class Settings:
     teams_app_id: str | None = None
     teams_app_password: str | None = None
     teams_tenant_id: str | None = None
-    teams_bot_framework_url: str | None = None
+    #: Client credentials for the Bot Framework and Graph (default: the tenant's
+    #: Microsoft Entra endpoint, ``teams_token_endpoint``).
+    teams_token_url: str | None = None
+    #: Where the keys that sign Bot Framework requests are listed.
+    teams_openid_metadata_url: str = (
+        "https://login.botframework.com/v1/.well-known/openidconfiguration")
     teams_graph_url: str = "https://graph.microsoft.com/v1.0"
     #: The HTTPS address the platforms reach ``crier serve`` at (``crier doctor`` shows
     #: the webhook URLs under it).
@@ -83,7 +88,13 @@ class Settings:
 
     @property
     def teams_enabled(self) -> bool:
-        return bool(self.teams_app_id and self.teams_app_password)
+        return bool(self.teams_app_id and self.teams_app_password and self.teams_tenant_id)
+
+    @property
+    def teams_token_endpoint(self) -> str:
+        """``TEAMS_TOKEN_URL``, else the tenant's Microsoft Entra token endpoint."""
+        return self.teams_token_url or (
+            f"https://login.microsoftonline.com/{self.teams_tenant_id}/oauth2/v2.0/token")
 
     def secrets(self) -> list[str]:
         """Every configured secret value (tokens, passwords), for log redaction."""
@@ -142,7 +153,8 @@ ENV_NAMES = {
     "teams_app_id": "TEAMS_APP_ID",
     "teams_app_password": "TEAMS_APP_PASSWORD",
     "teams_tenant_id": "TEAMS_TENANT_ID",
-    "teams_bot_framework_url": "TEAMS_BOT_FRAMEWORK_URL",
+    "teams_token_url": "TEAMS_TOKEN_URL",
+    "teams_openid_metadata_url": "TEAMS_OPENID_METADATA_URL",
     "teams_graph_url": "TEAMS_GRAPH_URL",
     "public_url": "CRIER_PUBLIC_URL",
     "platform_order": "CRIER_PLATFORM_ORDER",

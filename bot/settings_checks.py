@@ -31,6 +31,11 @@ from bot.settings import (
 )
 from storage.db import DatabaseUnavailable, normalize_url
 
+#: An Azure app id or tenant id.
+GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+#: The settings that turn Teams on: all or none.
+TEAMS_REQUIRED = ("TEAMS_APP_ID", "TEAMS_APP_PASSWORD", "TEAMS_TENANT_ID")
+
 
 def _database_url(raw: str) -> str:
     try:
@@ -117,7 +122,10 @@ PARSERS: dict[str, Callable[[str], Any]] = {
     "telegram_webhook_secret": _shaped(r"[A-Za-z0-9_-]{1,256}",
                                        "may hold only letters, digits, _ and - (1-256)"),
     "telegram_api_url": http_url,
-    "teams_bot_framework_url": http_url,
+    "teams_app_id": _shaped(GUID, "is not an Azure app id (a GUID)"),
+    "teams_tenant_id": _shaped(GUID, "is not a Microsoft Entra tenant id (a GUID)"),
+    "teams_token_url": http_url,
+    "teams_openid_metadata_url": http_url,
     "teams_graph_url": http_url,
     "public_url": _public_url,
     "platform_order": _platforms,
@@ -142,7 +150,13 @@ EXAMPLES = {
     "telegram_bot_token": "123456789:AA… (from @BotFather)",
     "telegram_webhook_secret": "a-long-random-string_42",
     "telegram_api_url": "https://api.telegram.org/bot",
-    "teams_bot_framework_url": "https://smba.trafficmanager.net/teams/",
+    "teams_app_id": "00000000-0000-0000-0000-000000000000 (Azure bot → Configuration → "
+                    "Microsoft App ID)",
+    "teams_tenant_id": "00000000-0000-0000-0000-000000000000 (Microsoft Entra → Overview → "
+                       "Tenant ID)",
+    "teams_token_url": "https://login.microsoftonline.com/TENANT/oauth2/v2.0/token",
+    "teams_openid_metadata_url": "https://login.botframework.com/v1/.well-known/"
+                                 "openidconfiguration",
     "teams_graph_url": "https://graph.microsoft.com/v1.0",
     "public_url": "https://crier.example.com",
     "platform_order": ",".join(PLATFORMS),
@@ -191,6 +205,19 @@ def check_together(settings: Settings) -> None:
     for var, raw in env.items():
         if var.startswith(RATE_PREFIX) and raw.strip():
             _check_rate(var, raw.strip())
+    _check_teams(settings)
+
+
+def _check_teams(settings: Settings) -> None:
+    """Teams needs its app id, password and tenant together (or none of them)."""
+    given = [settings.teams_app_id, settings.teams_app_password, settings.teams_tenant_id]
+    if any(given) and not all(given):
+        missing = [var for var, value in zip(TEAMS_REQUIRED, given, strict=True) if not value]
+        raise CrierError(f"Teams needs {', '.join(TEAMS_REQUIRED)} together; "
+                         f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
+                         "not set",
+                         "Set all three (see README, Microsoft Teams), or none to leave "
+                         "Teams off.")
 
 
 def _check_rate(var: str, raw: str) -> None:

@@ -304,3 +304,13 @@ class HealthCheck(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     checked_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class SyncCursor(SQLModel, table=True):
+    """Where an incremental directory sync resumes (Microsoft Graph's delta link)."""
+
+    __tablename__ = "sync_cursor"
+
+    source: str = Field(primary_key=True, max_length=40)
+    cursor: str = Field(sa_column=Column(Text, nullable=False))
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

@@ -20,6 +20,8 @@ from bot.console.render import buttons_of, render
 from tests.factories import APPROVER, COMMS, company, seed
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.slack_events import SLACK_IDS, SlackChat, identities, slack_chat
+from tests.fakes.teams_connector import card_text
+from tests.fakes.teams_world import TeamsWorld, teams_world
 from tests.fakes.telegram_world import LINKED, TelegramWorld, linked_world
 from tests.harness import Chat, make_chat
 
@@ -145,7 +147,35 @@ class TelegramDriver:
         return self.world.holding(LINKED[email], action).text or ""
 
 
-@pytest.fixture(params=["console", "slack", "telegram"])
+class TeamsDriver:
+    """Teams: Bot Framework activities posted to /api/messages with signed tokens; clicks
+    are Action.Execute invokes answered with the refreshed card; what the bot sends is
+    read from the fake connector."""
+
+    def __init__(self, world: TeamsWorld) -> None:
+        self.world = world
+
+    async def say(self, email: str, line: str | bytes) -> str:
+        text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
+        return "\n".join(a.text for a in await self.world.say(email, text))
+
+    async def press(self, email: str, action: str) -> str:
+        answer, said = await self.world.click(email, action)
+        shown = card_text(answer["value"]) if isinstance(answer["value"], dict) \
+            else str(answer["value"])
+        return "\n".join([shown, *(a.text for a in said)])
+
+    async def answer_poll(self, email: str, ann: int, position: int) -> None:
+        await self.press(email, f"vote:{ann}:{position}")
+
+    async def deliver(self) -> None:
+        await self.world.deliver()
+
+    def holds(self, email: str, action: str) -> str:
+        return self.world.holding(email, action).text
+
+
+@pytest.fixture(params=["console", "slack", "telegram", "teams"])
 async def driver(request, db, clock) -> AsyncIterator[Driver]:
     if request.param == "console":
         yield ConsoleDriver(make_chat(db, clock))
@@ -154,6 +184,14 @@ async def driver(request, db, clock) -> AsyncIterator[Driver]:
         with FakeSlackAPI() as fake:
             async with slack_chat(db, clock, fake) as chat:
                 yield SlackDriver(chat)
+    elif request.param == "teams":
+        people = company()
+        seed(db, clock, people)
+        async with teams_world(db, clock) as world:
+            for person in people:
+                if person.active:
+                    await world.install(person.email)
+            yield TeamsDriver(world)
     else:
         api_fixture = request.getfixturevalue("api")
         async with linked_world(db, clock, api_fixture) as world:

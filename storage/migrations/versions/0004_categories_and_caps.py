@@ -1,7 +1,7 @@
 """categories, opt-outs counted, the daily cap's held flag, author quotas
 
 Revision ID: 0004
-Revises: 0001 (re-chained onto 0003 at merge)
+Revises: 0002
 Create Date: 2026-11-30
 
 Announcements drafted before categories get their kind's default (``survey`` for
