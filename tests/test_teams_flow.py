@@ -158,7 +158,10 @@ async def test_long_text_is_split_into_cards_never_cut(world: TeamsWorld):
 async def test_a_bare_announce_opens_the_drafting_card(world: TeamsWorld):
     [card] = await world.say(COMMS.email, "announce")
     inputs = {b["id"] for b in card.card["body"] if b["type"].startswith("Input.")}
-    assert inputs == {"audience", "text", "ack", "urgent", "schedule"}
+    assert inputs == {"audience", "text", "ack", "urgent", "category", "schedule"}
+    [kinds] = [b for b in card.card["body"] if b.get("id") == "category"]
+    assert kinds["value"] == "general" and {"title": "social", "value": "social"} in kinds[
+        "choices"] and {"title": "safety (mandatory)", "value": "safety"} in kinds["choices"]
     assert card.actions == ["draft"]
     # Missing inputs: the card comes back with the errors under the fields, nothing drafted.
     answer, _ = await world.click(COMMS.email, "draft", audience="", text="")
@@ -167,7 +170,12 @@ async def test_a_bare_announce_opens_the_drafting_card(world: TeamsWorld):
     answer, _ = await world.click(COMMS.email, "draft", audience="Engineering",
                                   text="Lunch", schedule="someday soon")
     assert "is not a time" in json.dumps(answer["value"], ensure_ascii=False)
-    # The domain's own validation, shown on the card too.
+    # The domain's own validation, shown on the card too, under the field it concerns.
+    answer, _ = await world.click(COMMS.email, "draft", audience="Engineering", text="Hi",
+                                  category="gossip")
+    [warning] = [b for b in answer["value"]["body"] if "gossip" in str(b.get("text", ""))]
+    body = answer["value"]["body"]
+    assert body[body.index(warning) - 1].get("id") == "category"
     answer, _ = await world.click(COMMS.email, "draft", audience="Marketing", text="Hi")
     assert "Marketing" in json.dumps(answer["value"], ensure_ascii=False)
     assert any(b.get("id") == "audience" for b in answer["value"]["body"])

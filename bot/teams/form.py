@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from announcements.categories import Categories
 from announcements.errors import CrierError
+from announcements.limits import MAX_CATEGORY_CHARS
 from announcements.timespec import When, parse_when
 from announcements.types import DraftRequest, Kind, Refusal
 from bot.teams import cards
@@ -18,13 +20,16 @@ from bot.teams import cards
 DRAFT = "draft"
 FIELDS = ("audience", "text", "schedule")
 #: ``Refusal.field`` (a ``DraftRequest`` field) -> the card input it concerns.
-FIELD_INPUTS = {"text": "text", "audience": "audience", "at": "schedule", "options": "text"}
+FIELD_INPUTS = {"text": "text", "audience": "audience", "at": "schedule", "options": "text",
+                "category": "category"}
 WHEN_HINT = "e.g. tomorrow 9am, mon 09:00, 2026-12-01 09:00 or in 2h; empty: send now"
 
 
-def draft_card(values: dict[str, Any] | None = None, errors: dict[str, str] | None = None
-               ) -> dict[str, Any]:
+def draft_card(values: dict[str, Any] | None = None, errors: dict[str, str] | None = None,
+               categories: Categories | None = None) -> dict[str, Any]:
     values, errors = values or {}, errors or {}
+    categories = categories or Categories.parse()
+    general = categories.for_draft(None, Kind.MESSAGE).name
 
     def field(name: str, label: str, **kw: Any) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = [{"type": "Input.Text", "id": name, "label": label,
@@ -44,6 +49,12 @@ def draft_card(values: dict[str, Any] | None = None, errors: dict[str, str] | No
          "value": "true" if _true(values.get("ack")) else "false"},
         {"type": "Input.Toggle", "id": "urgent", "title": "Urgent (also outside working hours)",
          "value": "true" if _true(values.get("urgent")) else "false"},
+        {"type": "Input.ChoiceSet", "id": "category", "label": "Category",
+         "value": str(values.get("category") or general),
+         "choices": [{"title": f"{c.name} (mandatory)" if c.mandatory else c.name,
+                      "value": c.name} for c in categories.all]},
+        *([{"type": "TextBlock", "text": errors["category"], "color": "Attention",
+            "wrap": True, "size": "Small"}] if "category" in errors else []),
         *field("schedule", "When (optional)", placeholder=WHEN_HINT),
     ]
     if "form" in errors:
@@ -76,7 +87,8 @@ def parse(data: dict[str, Any]) -> tuple[DraftRequest | None, dict[str, str]]:
             errors["schedule"] = exc.message
     if errors:
         return None, errors
-    return DraftRequest(Kind.MESSAGE, text, audience=audience, at=at,
+    category = str(data.get("category") or "").strip()[:MAX_CATEGORY_CHARS + 1] or None
+    return DraftRequest(Kind.MESSAGE, text, audience=audience, at=at, category=category,
                         ack=_true(data.get("ack")), urgent=_true(data.get("urgent"))), {}
 
 

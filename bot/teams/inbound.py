@@ -61,6 +61,7 @@ class TeamsInbound:
         self.runtime = runtime
         self.platform = platform
         self.pipeline = runtime.router
+        self._categories = runtime.crier.domain.config.categories
         self.pipeline.strangers[PLATFORM] = NOT_LINKED
 
     # -- one activity ---------------------------------------------------------------
@@ -159,7 +160,8 @@ class TeamsInbound:
             return
         reply = await self.pipeline.text(self._inbound(activity, user, ref), line)
         if reply is not None and reply.form == DRAFT_FORM and reply.error is None:
-            await self.platform.post(ref, cards.activity(form.draft_card(), FORM_MESSAGE))
+            card = form.draft_card(categories=self._categories)
+            await self.platform.post(ref, cards.activity(card, FORM_MESSAGE))
         elif reply is not None:
             await self._say(ref, showing(reply, clicked=False).say)
 
@@ -169,12 +171,13 @@ class TeamsInbound:
         under their fields (nothing drafted)."""
         request, errors = form.parse(data)
         if request is None:
-            return form.draft_card(data, errors)
+            return form.draft_card(data, errors, self._categories)
         reply = await self.pipeline.draft(self._inbound(activity, user, ref), request)
         if reply is None or reply.message is None:
-            return form.draft_card(data, {"form": "That was submitted already."})
+            return form.draft_card(data, {"form": "That was submitted already."},
+                                   self._categories)
         if reply.error is not None:
-            return form.draft_card(data, form.refused(reply.error))
+            return form.draft_card(data, form.refused(reply.error), self._categories)
         return cards.cards(reply.message)[-1]
 
     async def _press(self, activity: dict[str, Any], ref: ConversationRef | None, user: str,
