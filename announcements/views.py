@@ -123,6 +123,9 @@ def status(s: Session, actor: Person, ann_id: int | None) -> str:
         lines.extend(progress.lines(counts, ann.ack))  # the same as the live status message
         if counts.pending:
             lines.append("Pending: " + " · ".join(pending_reasons(s, ann, actor.timezone)))
+        if counts.unreachable:
+            lines.append("Not reached: " + " · ".join(
+                f"{n:,} {reason}" for reason, n in unreachable_reasons(s, ann.id)))
         if ann.ack:
             lines.append("By department (lowest first):")
             for dept, n_dept, _dv, acks in by_department(s, ann.id):
@@ -130,6 +133,19 @@ def status(s: Session, actor: Person, ann_id: int | None) -> str:
     if ann.kind == Kind.POLL:
         lines.extend(poll_results(s, ann))
     return "\n".join(lines)
+
+
+def unreachable_reasons(s: Session, ann_id: int) -> list[tuple[str, int]]:
+    """Why copies could not be delivered (``Teams: not installed …``, blocked the bot),
+    most common first; the platform's word for it, as the outbox row recorded it."""
+    rows = s.execute(
+        select(col(Delivery.error), func.count())
+        .where(col(Delivery.announcement_id) == ann_id,
+               col(Delivery.purpose) == Purpose.ANNOUNCEMENT.value,
+               col(Delivery.status) == DeliveryStatus.UNREACHABLE.value)
+        .group_by(col(Delivery.error)).order_by(func.count().desc())
+    ).tuples().all()
+    return [((error or "unreachable")[:160], int(n)) for error, n in rows]
 
 
 #: Why a copy still waits, from its outbox row (Retry-After errors end "(retry after Ns)").

@@ -135,6 +135,7 @@ async def test_someone_without_the_app_counts_as_not_installed(world: TeamsWorld
     assert row.status == "unreachable" and "not installed" in (row.error or "")
     status = (await world.say(COMMS.email, f"crier status {ann}"))[0].text
     assert "Sent 6 of 7" in status and "unreachable 1" in status
+    assert "Not reached: 1 Teams: not installed" in status
     await world.install(ENG2)  # Teams then sends the install activity: reachable from now on
     ann2 = await approved(world, "announce to:Engineering Standup is back")
     assert "Standup is back" in world.chat(ENG2)[-1].text and ann2
