@@ -67,7 +67,7 @@ def build(
     )
     events = EventBus()
     domain = Domain(db, clock, config, events)
-    scheduler = Scheduler(domain, report_schedule(settings))
+    scheduler = Scheduler(domain, report_schedule(settings), settings.retention_days)
     events.subscribe(Approved, scheduler.on_approved)
     crier = Crier(domain)
     engine = DeliveryEngine(db, RENDERERS, platforms, clock,

@@ -66,6 +66,8 @@ class Settings:
     nudge_max: int = 3
     #: Recurring sends (every:, remind:) repeat at most this often (a duration).
     min_interval: str = "1h"
+    #: Deliveries, receipts and votes are purged this many days after their last activity.
+    retention_days: int = 400
     extra: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -150,6 +152,7 @@ ENV_NAMES = {
     "working_days": "CRIER_WORKING_DAYS",
     "nudge_max": "CRIER_NUDGE_MAX",
     "min_interval": "CRIER_MIN_INTERVAL",
+    "retention_days": "CRIER_RETENTION_DAYS",
 }
 
 

@@ -18,6 +18,7 @@ from announcements.delivery.engine import ENV as ENGINE_ENV
 from announcements.delivery.engine import RATE_PREFIX, EngineConfig, parse_limits
 from announcements.errors import CrierError
 from announcements.quiet import parse_quiet_hours
+from announcements.retention import DEFAULT_RETENTION_DAYS, MIN_RETENTION_DAYS
 from announcements.timespec import EVERY_FORMS, require_every, zone
 from bot.settings import (
     LOG_FORMATS,
@@ -121,6 +122,7 @@ PARSERS: dict[str, Callable[[str], Any]] = {
                              "is not a range of the day (or off)"),
     "working_days": _domain(lambda s: parse_quiet_hours(None, s), "is not a list of days"),
     "nudge_max": _whole(0, 100),
+    "retention_days": _whole(MIN_RETENTION_DAYS, 100 * 366),
 }
 EXAMPLES = {
     "database_url": "sqlite:///./crier.db",
@@ -143,6 +145,7 @@ EXAMPLES = {
     "working_hours": "08:00-20:00",
     "working_days": "mon-fri",
     "nudge_max": "3",
+    "retention_days": str(DEFAULT_RETENTION_DAYS),
 }
 #: The delivery engine's numbers: the least value that still delivers.
 ENGINE_MINIMUM = {
