@@ -127,8 +127,8 @@ def _no_changes(session: OrmSession, _context: Any, _instances: Any) -> None:
 
 @event.listens_for(OrmSession, "do_orm_execute")
 def _no_bulk_changes(state: ORMExecuteState) -> None:
-    if (state.is_update or state.is_delete) and getattr(state.statement, "table", None) is \
-            AUDIT_TABLE:
+    table = getattr(state.statement, "table", None)
+    if (state.is_update or state.is_delete) and getattr(table, "name", None) == AUDIT_TABLE.name:
         raise AppendOnly("audit events cannot be changed or deleted",
                          "Record a new event instead.")
 
