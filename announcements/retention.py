@@ -157,7 +157,7 @@ def status_lines(s: Session, ann: Announcement) -> list[str]:
     if ann.kind == Kind.POLL:
         votes: dict[str, int] = json.loads(row.votes)
         labels = dict(s.execute(select(col(PollOption.position), col(PollOption.label))
-                                .where(col(PollOption.announcement_id) == ann.id)).tuples())
+                                .where(col(PollOption.announcement_id) == ann.id)).tuples().all())
         lines.append(f"Archived answers: {row.answered} people")
         lines += [f"  {pos}. {label}: {votes.get(str(pos), 0)}"
                   for pos, label in sorted(labels.items())]
