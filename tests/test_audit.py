@@ -191,3 +191,36 @@ def test_the_database_refuses_to_update_or_delete_audit_rows(db, clock, statemen
     assert "audit_event is append-only" in str(refused.value)
     with db.session() as s:
         assert [e.action for e in audit.entries(s, audit.Query())] == ["kept"]
+
+
+def test_wrong_linking_codes_are_counted_outside_the_audit_log(db, clock):
+    """The rate limit has its own table, keyed by a hash; audit rows name no chat account."""
+    from datetime import timedelta
+
+    from announcements import linking
+    from announcements.errors import CrierError
+    from storage.models import LinkFailure
+    from tests.factories import seed
+
+    seed(db, clock)
+    account = "4242424242"
+    for _ in range(linking.MAX_WRONG_CODES):
+        with pytest.raises(CrierError, match="not valid"):
+            linking.redeem(db, clock, "telegram", account, account, "wrong-code-123456")
+    with pytest.raises(CrierError, match="too many wrong codes"):
+        linking.redeem(db, clock, "telegram", account, account, "wrong-code-123456")
+    issued = linking.create_invite(db, clock, ENG1, "telegram")
+    with pytest.raises(CrierError, match="too many wrong codes"):  # even a right code waits
+        linking.redeem(db, clock, "telegram", account, account, issued.code)
+
+    clock.advance(timedelta(hours=1, minutes=1))
+    linked = linking.redeem(db, clock, "telegram", account, account, issued.code)
+    assert linked.person.email == ENG1
+    with db.session() as s:
+        keys = s.execute(select(LinkFailure.account_key)).scalars().all()
+        events = audit.entries(s, audit.Query())
+        raw = " ".join(e.detail or "" for e in s.execute(select(AuditEvent)).scalars())
+    assert keys and all(account not in k for k in keys)
+    assert "link_failed" not in {e.action for e in events}
+    assert account not in raw and ENG1 not in raw
+    assert [(e.action, e.subject) for e in events] == [("link_invited", ENG1), ("linked", ENG1)]
