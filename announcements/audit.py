@@ -184,7 +184,7 @@ def person_id(session: Session, email: str) -> int:
         col(Person.email) == email.strip().lower())).scalar_one_or_none()
     if pid is None:
         raise CrierError(f'there is no "{neutralize(email.strip())[:80]}" in the directory',
-                         "Check the address (`crier directory` lists people).")
+                         "Check the spelling of the address.")
     return int(pid)
 
 

@@ -32,20 +32,22 @@ def every_text_value(db) -> str:
     """Every value of every column of every table, as one string."""
     parts: list[str] = []
     with db.engine.connect() as conn:
-        for table in inspect(conn).get_table_names():
-            for row in conn.execute(text(f'SELECT * FROM "{table}"')):
-                parts.extend(str(v) for v in row)
+        for table in sorted(inspect(conn).get_table_names()):
+            rows = conn.execute(text(f'SELECT * FROM "{table}"'))
+            parts.extend(sorted("\t".join(str(v) for v in row) for row in rows))
     return "\n".join(parts)
 
 
 async def figures(chat, ann: int, poll: int, anon: int) -> tuple[str, ...]:
     """What an approver reads in status, and the weekly report's numbers."""
     report = weekly(chat.runtime.db, chat.clock.now() + timedelta(minutes=1), chart=False)
-    lines = [(a.id, a.recipients, a.delivered, a.acknowledged) for a in report.announcements]
+    lines = sorted((a.id, a.recipients, a.delivered, a.acknowledged)
+                   for a in report.announcements)
     return (await chat.say(APPROVER.email, f"/crier status {ann}"),
             await chat.say(APPROVER.email, f"/crier status {poll}"),
             await chat.say(APPROVER.email, f"/crier status {anon}"),
-            repr(lines), repr(report.departments), repr(report.polls))
+            repr(lines), repr(sorted(report.departments)),
+            repr(sorted((p.id, options, n) for p, options, n in report.polls)))
 
 
 async def scenario(db, clock):
