@@ -8,6 +8,7 @@ Rules, each enforced here:
   identifies the person and pseudonymizes what counts need, so status and report
   figures are the same before and after. Audit rows are not touched (they name
   people by id only; the pseudonymized person row is what they show).
+- Copies still waiting to be sent to the person are cancelled ("recipient erased").
 - A person under a legal hold cannot be erased until the hold is released; an
   erasure that would remove the last admin is refused.
 - Every export, erasure, hold and release is an audit event about the person.
@@ -26,6 +27,7 @@ from announcements import audit
 from announcements.clock import Clock
 from announcements.directory.roles import active_admins, keep_an_admin
 from announcements.errors import CrierError, NotFound
+from announcements.types import DeliveryAction, DeliveryStatus
 from storage.db import Database
 from storage.models import (
     Announcement,
@@ -180,6 +182,11 @@ def erase(db: Database, clock: Clock, email: str) -> Erased:
                 f"click:{account}:", autoescape=True))
         s.execute(update(Delivery).where(col(Delivery.person_id) == pid)
                   .values(address=None, message_ref=None, error=None))
+        s.execute(update(Delivery).where(  # nothing more reaches an erased person
+            col(Delivery.person_id) == pid, col(Delivery.status) == DeliveryStatus.PENDING.value,
+            col(Delivery.action) == DeliveryAction.SEND.value)
+            .values(status=DeliveryStatus.CANCELLED.value, error="recipient erased",
+                    updated_at=now))
         s.execute(update(ReportSubscription).where(col(ReportSubscription.channel) == old)
                   .values(channel=new))
         audiences = _rewrite_audiences(s, old, new)

@@ -178,3 +178,18 @@ def test_privacy_md_lists_every_place():
     doc = (Path(__file__).parent.parent / "docs" / "privacy.md").read_text()
     for place in PERSONAL_DATA:
         assert re.search(rf"`{place.table}`", doc), place.table
+
+
+async def test_copies_not_yet_sent_to_an_erased_person_are_cancelled(db, db_url, clock):
+    chat = make_chat(db, clock, identities={ENG1: {"console": ENG1}})
+    out = await chat.say(COMMS.email, "/announce to:Engineering Parking closed tomorrow")
+    ann = int(re.search(r"submit:(\d+)", out).group(1))  # type: ignore[union-attr]
+    await chat.click(COMMS.email, f"submit:{ann}")
+    await chat.tick()
+    assert f"Approved #{ann}" in await chat.click(APPROVER.email, f"approve:{ann}")
+    assert crier(db_url, "privacy", "erase", ENG1).exit_code == 0  # before the engine ran
+    await chat.tick()
+    assert chat.messages(ENG1, ann) == []
+    assert len(chat.messages("eng2@example.com", ann)) == 1
+    status = await chat.say(APPROVER.email, f"/crier status {ann}")
+    assert "Sent 6 of 6" in status
