@@ -148,9 +148,9 @@ def sent_properly(db, ann: int) -> bool:
             all(e.actor != (author.email if author else None) for e in approved)
 
 
-def test_no_sequence_sends_a_draft_without_a_covering_second_approval(db, clock):
+async def test_no_sequence_sends_a_draft_without_a_covering_second_approval(db, clock):
     chat = make_chat(db, clock)
-    loop = asyncio.new_event_loop()
+    loop = asyncio.get_running_loop()  # hypothesis runs in a thread; the chat runs here
 
     async def play(author: str, audience: str, submit_first: bool,
                    steps: list[tuple[str, str]]) -> int | None:
@@ -193,15 +193,13 @@ def test_no_sequence_sends_a_draft_without_a_covering_second_approval(db, clock)
                                                ("approve", APPROVER.email)])
     def check(author: str, audience: str, submit_first: bool,
               steps: list[tuple[str, str]]) -> None:
-        ann = loop.run_until_complete(play(author, audience, submit_first, steps))
+        ann = asyncio.run_coroutine_threadsafe(
+            play(author, audience, submit_first, steps), loop).result()
         assume(ann is not None)
         assert ann is not None
         assert sent_properly(db, ann), (author, audience, steps)
 
-    try:
-        check()
-    finally:
-        loop.close()
+    await asyncio.to_thread(check)
     with db.session() as s:  # the property was exercised: some drafts did go out
         sent = s.execute(select(func.count()).select_from(Announcement).where(
             col(Announcement.status).in_(["sending", "sent"]))).scalar_one()
