@@ -8,7 +8,10 @@ Rules, each enforced here:
 - Only a hash of each code is stored; codes expire (invites after 7 days,
   verification codes after 15 minutes) and are used once.
 - Wrong codes are limited: a verification code is void after 5 wrong guesses,
-  and an account with 5 wrong codes in an hour must wait.
+  and an account with 5 wrong codes in an hour must wait. Wrong codes are
+  counted in their own table (``link_failure``, by a hash of the account, kept an
+  hour), not in the audit log.
+- Audit events name the person by id and the platform, never the chat account.
 - A chat account belongs to one person; linking again replaces the person's
   previous account on that platform.
 - A platform that verifies its members' emails (Slack) links a newcomer by
@@ -22,7 +25,6 @@ their wording and transport.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import secrets
 from dataclasses import dataclass
@@ -38,7 +40,7 @@ from announcements.errors import CrierError, NotFound
 from announcements.lifecycle import to_person
 from announcements.types import Person
 from storage.db import Database
-from storage.models import AuditEvent, Identity, LinkCode
+from storage.models import Identity, LinkCode, LinkFailure
 from storage.models import Person as PersonRow
 
 INVITE_TTL = timedelta(days=7)
@@ -88,7 +90,7 @@ def create_invite(db: Database, clock: Clock, email: str, platform: str) -> Issu
         code = secrets.token_urlsafe(18)  # 24 characters, 144 bits
         s.add(LinkCode(code_hash=hash_code(code), person_id=row.id, platform=platform,
                        purpose="invite", expires_at=now + INVITE_TTL, created_at=now))
-        audit.record(s, now, "link_invited", actor_id=None, person=row.email, platform=platform)
+        audit.record(s, now, "link_invited", subject_id=row.id, platform=platform)
         return Issued(to_person(row), code, now + INVITE_TTL)
 
 
@@ -128,13 +130,13 @@ def request_code(db: Database, clock: Clock, platform: str, account: str, email:
         s.add(LinkCode(code_hash=hash_code(code), person_id=row.id, platform=platform,
                        platform_user_id=account, purpose="verify",
                        expires_at=now + VERIFY_TTL, created_at=now))
-        audit.record(s, now, "link_code_sent", person=row.email, platform=platform,
-                     account=account)
+        audit.record(s, now, "link_code_sent", subject_id=row.id, platform=platform)
         return CodeRequest(to_person(row), code, channels)
 
 
 def _failure_key(platform: str, account: str) -> str:
-    return json.dumps({"account": account, "platform": platform}, sort_keys=True)
+    """A hash of the account: the rate limit needs to recognise it, not to read it."""
+    return hashlib.sha256(f"{platform}\0{account}".encode()).hexdigest()
 
 
 def redeem(db: Database, clock: Clock, platform: str, account: str, address: str,
@@ -144,9 +146,8 @@ def redeem(db: Database, clock: Clock, platform: str, account: str, address: str
     key = _failure_key(platform, account)
     with db.session() as s:
         wrong = s.execute(
-            select(func.count()).select_from(AuditEvent).where(
-                col(AuditEvent.action) == "link_failed", col(AuditEvent.detail) == key,
-                col(AuditEvent.at) >= now - WINDOW)
+            select(func.count()).select_from(LinkFailure).where(
+                col(LinkFailure.account_key) == key, col(LinkFailure.at) >= now - WINDOW)
         ).scalar_one()
         if wrong >= MAX_WRONG_CODES:
             raise CrierError("too many wrong codes from this account",
@@ -202,13 +203,14 @@ def _link(s: Session, link: LinkCode, platform: str, account: str, address: str,
     except IntegrityError:
         raise CrierError("this account was linked just now by another request",
                          "Send /crier whoami to see the link.") from None
-    audit.record(s, now, "linked", actor_id=link.person_id, platform=platform,
-                 account=account, via=link.purpose, replaced=replaced)
+    audit.record(s, now, "linked", actor_id=link.person_id, subject_id=link.person_id,
+                 platform=platform, via=link.purpose, replaced_account=replaced is not None)
     return Linked(to_person(person_row), replaced=replaced)
 
 
 def _wrong_code(s: Session, platform: str, account: str, now: datetime) -> None:
-    s.add(AuditEvent(at=now, action="link_failed", detail=_failure_key(platform, account)))
+    s.execute(delete(LinkFailure).where(col(LinkFailure.at) < now - WINDOW))  # expired
+    s.add(LinkFailure(account_key=_failure_key(platform, account), at=now))
     s.execute(update(LinkCode).where(
         col(LinkCode.platform) == platform, col(LinkCode.platform_user_id) == account,
         col(LinkCode.purpose) == "verify", col(LinkCode.used_at).is_(None),
@@ -226,8 +228,8 @@ def unlink(db: Database, clock: Clock, platform: str, account: str) -> Person | 
             return None
         person = s.get(PersonRow, row.person_id)
         s.execute(delete(Identity).where(col(Identity.id) == row.id))
-        audit.record(s, now, "unlinked", actor_id=row.person_id, platform=platform,
-                     account=account)
+        audit.record(s, now, "unlinked", actor_id=row.person_id, subject_id=row.person_id,
+                     platform=platform)
         return to_person(person) if person else None
 
 
@@ -249,6 +251,6 @@ def link_verified_email(db: Database, clock: Clock, platform: str, email: str,
             return False
         s.add(Identity(person_id=person.id, platform=platform, platform_user_id=account,
                        linked_at=now))
-        audit.record(s, now, "linked", actor_id=person.id, platform=platform, account=account,
-                     via="verified email")
+        audit.record(s, now, "linked", actor_id=person.id, subject_id=person.id,
+                     platform=platform, via="verified email")
     return True

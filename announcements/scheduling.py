@@ -1,5 +1,5 @@
 """Timed work: recurring reminders, nudges to non-readers, poll reminders and
-closing, and the weekly report.
+closing, the weekly report and the daily retention purge.
 
 Jobs live in APScheduler 3's SQLAlchemy job store in Crier's own database and
 fire on APScheduler's cron and interval triggers. The firing loop is ours, so
@@ -28,12 +28,13 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from sqlalchemy import Select, and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
-from announcements import audit
+from announcements import audit, retention
 from announcements.audience import resolve
 from announcements.delivery.outbox import enqueue
 from announcements.domain import Domain
@@ -50,6 +51,7 @@ from storage.models import Person as PersonRow
 log = logging.getLogger("crier.scheduling")
 JOB_TABLE = "crier_scheduled_jobs"
 REPORT_JOB = "report:weekly"
+RETENTION_JOB = "retention:daily"
 #: A poll's one reminder goes out this long before it closes (or halfway, if sooner).
 POLL_REMINDER_LEAD = timedelta(hours=24)
 
@@ -84,9 +86,12 @@ class ReportSchedule:
 class Scheduler:
     """Owns the job store; ``tick(now)`` runs what is due."""
 
-    def __init__(self, domain: Domain, report: ReportSchedule | None = None) -> None:
+    def __init__(self, domain: Domain, report: ReportSchedule | None = None,
+                 retention_days: int | None = None) -> None:
         self.domain = domain
         self.report = report
+        #: ``CRIER_RETENTION_DAYS``; None: no retention job.
+        self.retention_days = retention_days
         self.store = SQLAlchemyJobStore(engine=domain.db.engine, tablename=JOB_TABLE)
         # An APScheduler scheduler that is never started: it only gives jobs a home.
         self._aps = BackgroundScheduler(timezone=UTC)
@@ -189,6 +194,10 @@ class Scheduler:
         if self.report and not self.has_job(REPORT_JOB):
             trig = every_trigger(self.report.every, self.report.timezone, now)
             self._put(REPORT_JOB, trig, "report", 0, trig.get_next_fire_time(None, now))
+            written += 1
+        if self.retention_days and not self.has_job(RETENTION_JOB):
+            daily = CronTrigger(**retention.DAILY_AT, timezone=UTC)
+            self._put(RETENTION_JOB, daily, "retention", 0, daily.get_next_fire_time(None, now))
             written += 1
         return written
 
@@ -388,6 +397,7 @@ HANDLERS: dict[str, Handler] = {
     "pollremind": _fire_poll_reminder,
     "pollclose": _fire_poll_close,
     "report": _fire_report,
+    "retention": lambda sch, s, _t, _f, now: retention.job(s, now, sch.retention_days),
 }
 
 

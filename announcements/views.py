@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import and_, case, func, or_, select
 from sqlmodel import Session, col
 
-from announcements import quota, render
+from announcements import quota, render, retention
 from announcements.delivery import progress
 from announcements.errors import NotAllowed, NotFound
 from announcements.figures import pct
@@ -132,6 +132,7 @@ def status(s: Session, actor: Person, ann_id: int | None) -> str:
                 lines.append(f"  {dept}: {acks} of {n_dept} acknowledged ({pct(acks, n_dept)})")
     if ann.kind == Kind.POLL:
         lines.extend(poll_results(s, ann))
+    lines.extend(retention.status_lines(s, ann))  # counts of rows purged by retention
     return "\n".join(lines)
 
 

@@ -24,7 +24,7 @@ from announcements.ports import ChatPlatform
 from announcements.quiet import parse_quiet_hours
 from announcements.scheduling import ReportSchedule, Scheduler
 from announcements.timespec import parse_duration, require_every, zone
-from bot import report_commands
+from bot import governance_commands, report_commands
 from bot.inbound import Pipeline
 from bot.scheduling import SchedulerService
 from bot.settings import Settings
@@ -70,12 +70,13 @@ def build(
     )
     events = EventBus()
     domain = Domain(db, clock, config, events)
-    scheduler = Scheduler(domain, report_schedule(settings))
+    scheduler = Scheduler(domain, report_schedule(settings), settings.retention_days)
     events.subscribe(Approved, scheduler.on_approved)
     crier = Crier(domain)
     engine = DeliveryEngine(db, RENDERERS, platforms, clock,
                             engine_config or config_from_env(settings.extra), channels=channels)
-    extensions = {**crier.corrections.commands(), "report": report_commands.command(crier)}
+    extensions = {**crier.corrections.commands(), "report": report_commands.command(crier),
+                  **governance_commands.commands(crier)}
     router = Pipeline(crier, on_outbox=engine.poke, extensions=extensions)
     service = SchedulerService(scheduler, Leadership(db), db, clock, platforms,
                                on_outbox=engine.poke)

@@ -466,6 +466,9 @@ def teams_package(out_file: Path = typer.Option(..., "--out", help="the zip to w
 
 def _mount_optional() -> None:
     """Platform command groups join when their packages are installed."""
+    from bot.governance_cli import register  # crier audit, privacy …, retention run
+
+    register(app, friendly, _settings, _database)
     try:
         from bot.telegram.cli import telegram_cli
     except ImportError:  # pragma: no cover - the package ships with Crier

@@ -6,6 +6,7 @@
     /crier help | status [ID] | list | cancel ID | recall ID | edit ID TEXT
            | report [weekly] | report subscribe | optout CATEGORY | optin CATEGORY
            | preferences | whoami
+           | audit ID | roles | grant EMAIL ROLE [SCOPE] | revoke EMAIL ROLE [SCOPE]  (admins)
 
 Every command is reachable under ``/crier`` (``/crier announce …``, ``/crier poll …``,
 ``/crier remind …``); ``/announce``, ``/poll`` and ``/remind`` are shortcuts, and a
@@ -54,6 +55,7 @@ USAGE = {
     "report [weekly] | report subscribe | optout CATEGORY | optin CATEGORY | preferences | "
     "whoami | announce … | poll … | remind …",
 }
+ADMIN_USAGE = "/crier audit ID | roles | grant EMAIL ROLE [SCOPE] | revoke EMAIL ROLE [SCOPE]"
 
 #: Slack's own slash commands (Slack Help Center, "Use built-in slash commands"):
 #: an app cannot take these names, so Crier registers no shortcut among them.
@@ -78,6 +80,7 @@ _OPTION_LIKE = re.compile(r"^([a-z]{1,12}):(\S.*)?$")
 CRIER_SUBCOMMANDS = (
     "help", "status", "list", "cancel", "recall", "edit", "report", "optout", "optin",
     "preferences", "whoami",
+    "audit", "roles", "grant", "revoke",  # admins
     *OPTIONS,  # /crier announce|poll|remind: read as the drafting commands
 )
 _SMART_QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2018": "'",
@@ -168,7 +171,7 @@ def _parse_crier(rest: str) -> CrierCommand:
         raise GrammarError(f"unknown subcommand `{shorten(words[0])}`",
                            hint + "Usage: " + USAGE["crier"])
     args = tuple(words[1:])
-    needs_id = {"cancel", "recall", "edit"}
+    needs_id = {"cancel", "recall", "edit", "audit"}
     if sub in needs_id and not args:
         raise GrammarError(f"`/crier {sub}` needs an announcement number",
                            f"Usage: /crier {sub} ID")

@@ -39,7 +39,8 @@ def handle(crier: Crier, person: Person, args: tuple[str, ...], platform: str,
                               "(`/crier report unsubscribe` stops it.)")
         return Reply.text("This channel will no longer get the weekly report.")
     if not (grants.has(Role.AUTHOR) or grants.has(Role.APPROVER)):
-        raise NotAllowed("reports are for authors, approvers and admins")
+        raise NotAllowed("reports are for authors, approvers and admins",
+                         "Ask an admin for the author or approver role if you need them.")
     report = weekly(crier.db, crier.clock.now(), chart=False)
     return Reply(message=report_view.message(report_view.build(report)))
 

@@ -76,6 +76,8 @@ class Settings:
     categories: str = DEFAULT_CATEGORIES
     #: Most optional-category messages a person gets a day (more wait for the next day).
     optional_daily_cap: int = DEFAULT_OPTIONAL_DAILY_CAP
+    #: Deliveries, receipts and votes are purged this many days after their last activity.
+    retention_days: int = 400
     extra: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -169,6 +171,7 @@ ENV_NAMES = {
     "min_interval": "CRIER_MIN_INTERVAL",
     "categories": "CRIER_CATEGORIES",
     "optional_daily_cap": "CRIER_OPTIONAL_DAILY_CAP",
+    "retention_days": "CRIER_RETENTION_DAYS",
 }
 
 

@@ -19,6 +19,7 @@ from announcements.delivery.engine import ENV as ENGINE_ENV
 from announcements.delivery.engine import RATE_PREFIX, EngineConfig, parse_limits
 from announcements.errors import CrierError
 from announcements.quiet import parse_quiet_hours
+from announcements.retention import DEFAULT_RETENTION_DAYS, MIN_RETENTION_DAYS
 from announcements.timespec import EVERY_FORMS, require_every, zone
 from bot.settings import (
     LOG_FORMATS,
@@ -140,6 +141,7 @@ PARSERS: dict[str, Callable[[str], Any]] = {
     "nudge_max": _whole(0, 100),
     "categories": _categories,
     "optional_daily_cap": _whole(1, 100),
+    "retention_days": _whole(MIN_RETENTION_DAYS, 100 * 366),
 }
 EXAMPLES = {
     "database_url": "sqlite:///./crier.db",
@@ -170,6 +172,7 @@ EXAMPLES = {
     "nudge_max": "3",
     "categories": "general!,safety!,policy!,social,news,survey",
     "optional_daily_cap": "3",
+    "retention_days": str(DEFAULT_RETENTION_DAYS),
 }
 #: The delivery engine's numbers: the least value that still delivers.
 ENGINE_MINIMUM = {

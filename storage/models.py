@@ -26,6 +26,10 @@ class Person(SQLModel, table=True):
     active: bool = Field(default=True, index=True)
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    #: Set by a privacy erasure: the row is a pseudonym kept for aggregate counts.
+    erased_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
 
 
 class Identity(SQLModel, table=True):
@@ -184,16 +188,64 @@ class Receipt(SQLModel, table=True):
 
 
 class AuditEvent(SQLModel, table=True):
-    """Append-only log of every transition: who, when, what."""
+    """Append-only log of every transition: who, when, what, about whom.
+
+    People appear by id only (``actor_id``, ``subject_id``, ``person#ID`` in
+    ``detail``), so an erasure pseudonymizes the person row and no audit row changes.
+    """
 
     __tablename__ = "audit_event"
 
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
-    actor_id: int | None = Field(default=None, foreign_key="person.id")
+    actor_id: int | None = Field(default=None, foreign_key="person.id", index=True)
     announcement_id: int | None = Field(default=None, foreign_key="announcement.id", index=True)
+    #: The person the event is about (a role change, an import, a privacy request).
+    subject_id: int | None = Field(default=None, foreign_key="person.id", index=True)
     action: str = Field(max_length=40)
     detail: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class LinkFailure(SQLModel, table=True):
+    """A wrong linking code, kept an hour to rate-limit the account that typed it.
+
+    ``account_key`` is a hash of (platform, account): no chat account id is stored.
+    """
+
+    __tablename__ = "link_failure"
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_key: str = Field(max_length=64, index=True)
+    at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
+
+
+class LegalHold(SQLModel, table=True):
+    """A person whose data must be kept: a privacy erasure is refused while it exists."""
+
+    __tablename__ = "legal_hold"
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", unique=True)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class AnnouncementTally(SQLModel, table=True):
+    """The counts of an announcement's purged deliveries, receipts and votes.
+
+    Retention moves counts here before it deletes the rows; status and reports add
+    them to what is still stored, so their figures do not change.
+    """
+
+    __tablename__ = "announcement_tally"
+
+    announcement_id: int = Field(foreign_key="announcement.id", primary_key=True)
+    #: Delivery status -> count, as JSON.
+    deliveries: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    acknowledged: int = 0
+    answered: int = 0
+    #: Poll option position -> votes, as JSON.
+    votes: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    purged_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
 class OptOut(SQLModel, table=True):

@@ -7,7 +7,6 @@ with a fixed number of statements, however many people there are.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
@@ -15,6 +14,7 @@ from typing import Any, cast
 from sqlalchemy import Table, delete, insert, update
 from sqlmodel import Session, SQLModel, col, select
 
+from announcements import audit
 from announcements.directory.records import (
     DEFAULT_TIMEZONE,
     PERSON_COLUMNS,
@@ -22,7 +22,7 @@ from announcements.directory.records import (
     PersonRecord,
     UpsertPolicy,
 )
-from storage.models import AuditEvent, Identity, Person, RoleGrant
+from storage.models import Identity, Person, RoleGrant
 
 _IN_CHUNK = 500  # ids per ``IN (...)``, well under every database's parameter limit
 #: Columns a record clears with an empty value.
@@ -115,7 +115,9 @@ def make_plan(rows: list[Checked], leavers: list[PersonRecord], stored: Stored,
         if not current["active"]:
             changes["active"] = True
         if changes:
-            plan.audit.append(("person_updated", {"person": record.email, **changes, **source}))
+            # Which fields changed, not their values: audit rows outlive an erasure.
+            plan.audit.append(("person_updated", {"person": record.email,
+                                                  "fields": sorted(changes), **source}))
         links_changed = _plan_identities(row, current["id"], stored, policy, plan)
         grants_changed = _plan_grants(row, current["id"], stored, plan, source)
         if changes or links_changed or grants_changed:
@@ -161,12 +163,12 @@ def _plan_identities(row: Checked, person_id: int | None, stored: Stored,
         if owner is not None and owner != person_id and platform == policy.owns_platform:
             plan.identity_deletes.append(stored.identities[(owner, platform)][0])
             plan.audit.append(("unlinked", {"person": stored.emails[owner], "platform": platform,
-                                            "account": user_id, "source": policy.source}))
+                                            "source": policy.source}))
         if existing is not None:
             plan.identity_deletes.append(existing[0])
         plan.identity_inserts.append((email, platform, user_id))
         plan.audit.append(("linked", {"person": email, "platform": platform,
-                                      "account": user_id, "replaced": existing and existing[1],
+                                      "replaced_account": existing is not None,
                                       "source": policy.source}))
         changed = True
     return changed
@@ -217,13 +219,14 @@ def execute(session: Session, plan: Plan, now: datetime) -> None:
         session.execute(update(Person), params=plan.updates)
     if plan.inserts:
         session.execute(insert(_table(Person)), params=plan.inserts)
-    if plan.audit:
-        session.execute(insert(_table(AuditEvent)), params=[
-            {"at": now, "actor_id": None, "announcement_id": None, "action": action,
-             "detail": _detail(detail)} for action, detail in plan.audit])
-    if not (plan.identity_inserts or plan.grant_inserts):
+    if not (plan.identity_inserts or plan.grant_inserts or plan.audit):
         return
     ids = {email.lower(): pid for pid, email in session.execute(select(Person.id, Person.email))}
+    # The person an event is about is its subject, by id (never the email).
+    audit.insert_many(session, [
+        audit.Event(now, action, subject_id=ids.get(str(detail["person"]).lower()),
+                    detail={k: v for k, v in detail.items() if k != "person"})
+        for action, detail in plan.audit])
     if plan.identity_inserts:
         session.execute(
             insert(_table(Identity)),
@@ -237,11 +240,6 @@ def execute(session: Session, plan: Plan, now: datetime) -> None:
             insert(_table(RoleGrant)),
             params=[{"person_id": ids[e], "role": r, "scope": s} for e, r, s in plan.grant_inserts],
         )
-
-
-def _detail(detail: dict[str, Any]) -> str:
-    """The audit log's detail column, as ``audit.record`` writes it (bulk here)."""
-    return json.dumps(detail, default=str, sort_keys=True)
 
 
 def _table(model: type[SQLModel]) -> Table:

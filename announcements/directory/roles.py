@@ -157,7 +157,8 @@ def _still_active(session: Session, ids: list[int]) -> set[int]:
 
 
 def grant_role(
-    db: Database, email: str, role: str, scope: str = ANY_SCOPE, clock: Clock | None = None
+    db: Database, email: str, role: str, scope: str = ANY_SCOPE, clock: Clock | None = None,
+    actor_id: int | None = None,
 ) -> str:
     """Give a person a role over a scope. Granting what they already have changes nothing."""
     the_role = parse_role(role)
@@ -171,12 +172,14 @@ def grant_role(
         session.add(RoleGrant(person_id=person.id, role=the_role.value, scope=the_scope))
         _touch(session, person, clock)
         audit.record(session, (clock or SystemClock()).now(), "role_granted",
-                     person=person.email, role=the_role.value, scope=the_scope)
+                     actor_id=actor_id, subject_id=person.id, role=the_role.value,
+                     scope=the_scope)
         return f"Granted {what} to {who(person)}."
 
 
 def revoke_role(
-    db: Database, email: str, role: str, scope: str = ANY_SCOPE, clock: Clock | None = None
+    db: Database, email: str, role: str, scope: str = ANY_SCOPE, clock: Clock | None = None,
+    actor_id: int | None = None,
 ) -> str:
     """Take a role over a scope away. A scope is matched in any case, even for a
     department that no longer exists."""
@@ -198,7 +201,8 @@ def revoke_role(
         keep_an_admin(session, admins, "this revoke")
         _touch(session, person, clock)
         audit.record(session, (clock or SystemClock()).now(), "role_revoked",
-                     person=person.email, role=grant.role, scope=grant.scope)
+                     actor_id=actor_id, subject_id=person.id, role=grant.role,
+                     scope=grant.scope)
         return f"Revoked {what} from {who(person)}."
 
 

@@ -61,6 +61,8 @@ class Commands:
         if grants.has(Role.AUTHOR):
             lines += [f"  {grammar.USAGE[k]}" for k in ("announce", "poll", "remind")]
         lines.append(f"  {grammar.USAGE['crier']}")
+        if grants.is_admin:
+            lines.append(f"  {grammar.ADMIN_USAGE}")
         lines.append("AUDIENCE: all · Engineering,Sales · loc:Berlin · @ana@example.com · -Sales")
         lines.append("WHEN: 2026-12-01 09:00 · 09:00 · tomorrow 9am · mon 09:00 · in 10m")
         return "\n".join(lines)
