@@ -41,6 +41,8 @@ PERSONAL_DATA: tuple[Place, ...] = (
           "one-time linking codes (only hashes of the codes)"),
     Place("role_grant", ("person_id",), Rule.DELETE,
           "roles; refused when it would remove the last admin"),
+    Place("author_quota", ("person_id",), Rule.DELETE,
+          "an author's daily quota on audience size (set by admins)"),
     Place("announcement", ("author_id", "approved_by_id"), Rule.KEEP_BY_ID,
           "who wrote and who approved an announcement stays traceable"),
     Place("announcement", ("audience",), Rule.REWRITE,

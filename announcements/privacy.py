@@ -31,6 +31,7 @@ from announcements.types import DeliveryAction, DeliveryStatus
 from storage.db import Database
 from storage.models import (
     Announcement,
+    AuthorQuota,
     Delivery,
     Identity,
     InboundEvent,
@@ -177,6 +178,7 @@ def erase(db: Database, clock: Clock, email: str) -> Erased:
         identities = _delete(s, Identity, col(Identity.person_id) == pid)
         roles = _delete(s, RoleGrant, col(RoleGrant.person_id) == pid)
         _delete(s, LinkCode, col(LinkCode.person_id) == pid)
+        _delete(s, AuthorQuota, col(AuthorQuota.person_id) == pid)
         for account in {*accounts, old}:
             _delete(s, InboundEvent, col(InboundEvent.event_id).startswith(
                 f"click:{account}:", autoescape=True))

@@ -88,7 +88,7 @@ async def test_export_then_erase_round_trip_keeps_every_count(db, db_url, clock,
                              "at": answers[anon]["at"]}  # never which option
     assert "Bad" not in out.read_text()
     assert data["named_in_audiences"] == [ann]
-    assert data["opt_outs"] == ["polls"]
+    assert data["opt_outs"] == ["survey"]  # `/crier optout polls` is the survey category
     assert data["report_subscriptions"] == [{"platform": "console", "channel": ENG1}]
     assert {"acknowledged", "voted", "opted_out"} <= {e["action"] for e in data["audit_events"]}
 
