@@ -18,10 +18,10 @@ class Person(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(max_length=320, unique=True, index=True)
-    name: str = Field(max_length=200)
+    name: str = Field(max_length=80)
     department: str = Field(max_length=120, index=True)
     location: str | None = Field(default=None, max_length=120, index=True)
-    title: str | None = Field(default=None, max_length=200)
+    title: str | None = Field(default=None, max_length=80)
     timezone: str = Field(default="UTC", max_length=64)
     active: bool = Field(default=True, index=True)
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
@@ -40,7 +40,7 @@ class Identity(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     person_id: int = Field(foreign_key="person.id", index=True)
     platform: str = Field(max_length=20)
-    platform_user_id: str = Field(max_length=200)
+    platform_user_id: str = Field(max_length=80)
     # Where to DM the person when it differs from the user id (a Slack DM
     # channel, a Teams conversation reference as JSON).
     address: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
@@ -208,7 +208,7 @@ class ReportSubscription(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     platform: str = Field(max_length=20)
-    channel: str = Field(max_length=200)
+    channel: str = Field(max_length=80)
     created_by_id: int | None = Field(default=None, foreign_key="person.id")
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
@@ -221,7 +221,7 @@ class InboundEvent(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     platform: str = Field(max_length=20)
-    event_id: str = Field(max_length=200)
+    event_id: str = Field(max_length=80)
     received_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
@@ -237,7 +237,7 @@ class LinkCode(SQLModel, table=True):
     code_hash: str = Field(max_length=128, index=True)
     person_id: int = Field(foreign_key="person.id", index=True)
     platform: str = Field(max_length=20)
-    platform_user_id: str | None = Field(default=None, max_length=200)
+    platform_user_id: str | None = Field(default=None, max_length=80)
     purpose: str = Field(max_length=20)  # "invite" (admin-issued) | "verify" (sent to the person)
     attempts: int = 0
     expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
@@ -288,3 +288,14 @@ class HealthCheck(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     checked_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class WorkerHeartbeat(SQLModel, table=True):
+    """One row per running delivery engine, rewritten every few seconds; rows leased
+    by an engine whose heartbeat is stale may be claimed at once (its process died)."""
+
+    __tablename__ = "worker_heartbeat"
+
+    owner: str = Field(primary_key=True, max_length=80)
+    beat_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    started_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

@@ -14,15 +14,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import Session
 
 from announcements.clock import Clock
-from announcements.delivery import progress
-from announcements.delivery.config import EngineConfig
+from announcements.delivery import heartbeat, progress
+from announcements.delivery.config import EngineConfig, merged_limits
 from announcements.delivery.lanes import PlatformLane, line, wait, wait_any, worker_id
 from announcements.delivery.outbox import Channels, Claimed, Outbox, Result
 from announcements.delivery.sending import Sender
@@ -64,7 +64,7 @@ class Batches(Sender):
             enabled=tuple(platforms),
             by_email=frozenset(n for n, p in platforms.items() if p.identifies_by_email))
         self.lanes = {
-            name: PlatformLane(p, Throttle(self.config.limits.get(name, p.limits)))
+            name: PlatformLane(p, Throttle(merged_limits(self.config.limits.get(name), p.limits)))
             for name, p in platforms.items()
         }
         self.db_errors = 0
@@ -78,6 +78,7 @@ class Batches(Sender):
         self._started: set[int] = set()  # rows whose platform call has begun
         self._stopping = False
         self._stop: asyncio.Event | None = None
+        self._beat_at: datetime | None = None  # our last heartbeat the database took
 
     @property
     def owner(self) -> str:
@@ -111,11 +112,13 @@ class Batches(Sender):
 
         done = asyncio.Event()
         flusher = asyncio.create_task(self._flush_loop(done))
+        beating = asyncio.create_task(self._heartbeat_loop(done))
         try:
             await asyncio.gather(*(one(r) for r in rows))
         finally:
             done.set()  # never cancel a flush: a cancelled write would lose its batch
             await flusher
+            await beating
             await self.flush()
         return len(rows)
 
@@ -132,8 +135,14 @@ class Batches(Sender):
         return total
 
     async def _claim(self, platform: str, lane: PlatformLane) -> list[Claimed]:
+        """Lease a batch; nothing while our heartbeat cannot be written."""
+        now = self.clock.now()
+        every = timedelta(seconds=self.config.heartbeat_interval)
+        if (self._beat_at is None or now - self._beat_at >= every) and not await self._beat():
+            return []
+        stale = now - heartbeat.stale_after(self.config.heartbeat_interval)
         rows = await self._db(self.outbox.claim, platform, self._claim_size(lane),
-                              self.clock.now(), self.config.lease)
+                              now, self.config.lease, stale)
         for r in rows:
             if r.leased_until is not None:
                 self._held[r.id] = r.leased_until
@@ -270,3 +279,22 @@ class Batches(Sender):
                 await wait_any((self._flush_now, done), self.config.flush_interval)
                 self._flush_now.clear()
             await self.flush(everything=False)
+
+    async def _beat(self) -> bool:
+        """Write our heartbeat; False (and a warning) if the database refuses it."""
+        now = self.clock.now()
+        try:
+            await self._db(heartbeat.beat, self.db, self.owner, now)
+        except DB_ERRORS as exc:
+            self.db_errors += 1
+            log.warning("cannot write the heartbeat of %s (%s); claiming nothing until it "
+                        "is written", self.owner, line(exc))
+            return False
+        self._beat_at = now
+        return True
+
+    async def _heartbeat_loop(self, done: asyncio.Event) -> None:
+        while not done.is_set():
+            await wait(done, self.config.heartbeat_interval)
+            if not done.is_set():
+                await self._beat()

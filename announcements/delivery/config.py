@@ -12,7 +12,8 @@ from datetime import timedelta
 
 from announcements.ports import RateLimits
 
-__all__ = ["ENV", "RATE_PREFIX", "EngineConfig", "config_from_env", "parse_limits"]
+__all__ = ["ENV", "RATE_PREFIX", "CeilingBelowRate", "EngineConfig", "config_from_env",
+           "merged_limits", "parse_limits"]
 
 
 @dataclass
@@ -38,6 +39,8 @@ class EngineConfig:
     progress_min_recipients: int = 100
     #: Rows rendered per database call (a click waits for at most one such call).
     render_chunk: int = 25
+    #: Seconds between heartbeats; an engine silent for four of them is gone.
+    heartbeat_interval: float = 2.0
     #: Overrides of the platforms' own ``limits``, by platform name.
     limits: dict[str, RateLimits] = field(default_factory=dict)
 
@@ -76,14 +79,36 @@ def config_from_env(env: Mapping[str, str]) -> EngineConfig:
     return config
 
 
+class CeilingBelowRate(ValueError):
+    """A CEILING below PER_SECOND: adaptive pacing could never start."""
+
+
 def parse_limits(var: str, raw: str) -> RateLimits:
+    """``PER_SECOND[,PER_CONVERSATION[,BURST[,CEILING]]]``. A ceiling above the rate makes
+    the lane adaptive, equal to it turns adaptation off; below it is an error."""
     try:
         parts = [float(p) for p in raw.split(",")]
-        if not 1 <= len(parts) <= 3 or min(parts) < 0:
+        if not 1 <= len(parts) <= 4 or min(parts) < 0:
             raise ValueError
     except ValueError:
-        raise ValueError(f"{var}={raw!r} should be PER_SECOND[,PER_CONVERSATION[,BURST]], "
-                         f"e.g. {var}=30,1") from None
+        raise ValueError(f"{var}={raw!r} should be PER_SECOND[,PER_CONVERSATION[,BURST"
+                         f"[,CEILING]]], e.g. {var}=30,1") from None
+    ceiling = parts[3] if len(parts) > 3 else 0.0
+    if len(parts) > 3 and ceiling < parts[0]:
+        raise CeilingBelowRate(f"{var}={raw!r}: the ceiling {ceiling:g} is below the starting rate "
+                         f"{parts[0]:g}; give a CEILING of at least PER_SECOND (equal turns "
+                         f"adaptive pacing off), e.g. {var}={parts[0]:g},1,1,{parts[0] * 4:g}")
     return RateLimits(parts[0], parts[1] if len(parts) > 1 else 0,
-                      int(parts[2]) if len(parts) > 2 else 1)
+                      int(parts[2]) if len(parts) > 2 else 1, ceiling)
+
+
+def merged_limits(override: RateLimits | None, own: RateLimits) -> RateLimits:
+    """An operator's ``CRIER_RATE_LIMIT_<PLATFORM>`` over the adapter's limits. Without a
+    CEILING the adapter's ceiling stays, if it is above the new rate."""
+    if override is None:
+        return own
+    if override.ceiling:  # given (0 is never valid: it is below any rate)
+        return override
+    ceiling = own.ceiling if own.ceiling > override.per_second else 0.0
+    return RateLimits(override.per_second, override.per_conversation, override.burst, ceiling)
 

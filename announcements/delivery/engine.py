@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+from announcements.delivery import heartbeat
 from announcements.delivery.batches import DB_ERRORS, Batches, Renderer, log
 from announcements.delivery.config import (
     ENV,
@@ -51,7 +52,11 @@ class DeliveryEngine(Batches):
         self._stop = stop
         self._flush_now = asyncio.Event()
         lanes_done = asyncio.Event()
+        if self.db.is_sqlite:  # one process by design: a predecessor's leases are ours now
+            with contextlib.suppress(*DB_ERRORS):
+                await self._db(heartbeat.take_over, self.db, self.owner)
         helpers = [asyncio.create_task(self._flush_loop(lanes_done)),
+                   asyncio.create_task(self._heartbeat_loop(lanes_done)),
                    asyncio.create_task(self._housekeeping_loop(lanes_done))]
         try:
             # Serves until stopped, with no platform too (an engine that ends is restarted).
@@ -63,6 +68,9 @@ class DeliveryEngine(Batches):
             await asyncio.gather(*helpers, return_exceptions=True)
             await self.flush()
             await self._give_back()
+            with contextlib.suppress(*DB_ERRORS):
+                await self._db(heartbeat.forget, self.db, self.owner)
+            self._beat_at = None
             self._flush_now = None
 
     async def _housekeeping_loop(self, done: asyncio.Event) -> None:

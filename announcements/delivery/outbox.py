@@ -11,8 +11,9 @@ Rules:
   PostgreSQL, so several processes share the work without sending a row twice).
   Small messages (approval requests, outcomes, progress) are claimed before bulk
   sends, so a 100,000-person broadcast never delays an approval request.
-- A row whose lease expired (its worker died) is due again; each claim counts
-  an attempt, so a row that keeps killing workers ends ``failed``.
+- A row whose lease expired, or whose worker's heartbeat is stale (the worker
+  died; ``heartbeat``), is due again; each claim counts an attempt, so a row that
+  keeps killing workers ends ``failed``.
 - A result is written only by the worker that still holds the row's lease.
 - A copy delivered while the announcement changed under it (recalled, edited,
   poll closed) is queued again at once to be deleted or updated.
@@ -26,10 +27,11 @@ from datetime import datetime, timedelta
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, func, insert, select, update
+from sqlalchemy import and_, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
+from announcements.delivery.heartbeat import owner_gone
 from announcements.types import BULK_PURPOSES, DeliveryAction, DeliveryStatus, Purpose, Status
 from storage.db import Database
 from storage.models import Announcement, AuditEvent, Correction, Delivery, Identity
@@ -192,23 +194,30 @@ class Outbox:
         self.db = db
         self.owner = owner
 
-    def _due(self, platform: str, now: datetime) -> list[tuple[Any, tuple[Any, ...]]]:
+    def _due(self, platform: str, now: datetime, stale_before: datetime | None
+             ) -> list[tuple[Any, tuple[Any, ...]]]:
         """(condition, order) for each class of due rows, in claiming order."""
         c = DELIVERY.c
         mine = c.platform == platform
         pending = and_(mine, c.status == DeliveryStatus.PENDING.value, c.next_attempt_at <= now)
+        lost = c.leased_until < now
+        if stale_before is not None:
+            lost = or_(lost, and_(c.lease_owner != self.owner, owner_gone(stale_before)))
         return [
-            (and_(mine, c.status == DeliveryStatus.SENDING.value, c.leased_until < now),
+            (and_(mine, c.status == DeliveryStatus.SENDING.value, lost),
              (c.leased_until, c.id)),
             (and_(pending, c.priority == 0), (c.next_attempt_at, c.id)),
             (and_(pending, c.priority == 1), (c.next_attempt_at, c.id)),
         ]
 
-    def claim(self, platform: str, limit: int, now: datetime, lease: timedelta) -> list[Claimed]:
+    def claim(self, platform: str, limit: int, now: datetime, lease: timedelta,
+              stale_before: datetime | None = None) -> list[Claimed]:
+        """Lease up to ``limit`` due rows; rows of engines without a heartbeat since
+        ``stale_before`` count as lost."""
         until = now + lease
         found: list[Any] = []
         with self.db.engine.begin() as conn:
-            for condition, order in self._due(platform, now):
+            for condition, order in self._due(platform, now, stale_before):
                 room = limit - len(found)
                 if room <= 0:
                     break

@@ -2,8 +2,8 @@
 means for the row.
 
 Rules:
-- A row is never sent once its lease may have run out: another worker may hold
-  it by then.
+- A row is never sent once its lease may have run out, or once our heartbeat
+  may look stale: another worker may hold it by then.
 - 429: no request to that platform is started until ``Retry-After`` has passed
   (counted from the moment the 429 reached Crier); the row is due again then,
   with its attempt given back. 5xx/timeouts: exponential backoff with jitter, at
@@ -22,6 +22,7 @@ from typing import Any
 
 from announcements.clock import Clock
 from announcements.delivery.config import EngineConfig
+from announcements.delivery.heartbeat import stale_after
 from announcements.delivery.lanes import PlatformLane
 from announcements.delivery.outbox import Claimed, Result, Version
 from announcements.ports import PermanentError, RateLimited, TransientError, Unreachable
@@ -62,9 +63,20 @@ class Sender:
     _release: set[int]
     _started: set[int]
     _stopping: bool
+    _beat_at: datetime | None
 
     def _margin(self) -> timedelta:
         return min(timedelta(seconds=self.config.send_timeout), self.config.lease / 4)
+
+    def _lost(self, deadline: datetime | None) -> bool:
+        """May another worker have this row by now? Its lease is nearly out, or our
+        heartbeat is about to look stale (the database stopped taking it)."""
+        now = self.clock.now()
+        if deadline and now + self._margin() >= deadline:
+            return True
+        interval = self.config.heartbeat_interval
+        return self._beat_at is not None and now + timedelta(seconds=interval) >= (
+            self._beat_at + stale_after(interval))
 
     async def _deliver(self, lane: PlatformLane, row: Claimed, msg: OutboundMessage | None
                        ) -> None:
@@ -122,7 +134,7 @@ class Sender:
         """
         await lane.throttle.acquire(row.address)
         deadline = self._held.get(row.id)
-        if self._stopping or (deadline and self.clock.now() + self._margin() >= deadline):
+        if self._stopping or self._lost(deadline):
             raise _NotOurs()
         address = row.address or ""
         self._started.add(row.id)

@@ -1,0 +1,30 @@
+"""worker heartbeat: a dead delivery engine's leases are reclaimed in seconds
+
+Revision ID: 0006
+Revises: 0002
+Create Date: 2026-11-30
+"""
+import sqlalchemy as sa
+import sqlmodel
+from alembic import op
+
+import storage.types
+
+revision = '0006'
+down_revision = '0002'  # the lead re-chains this onto '0005' at merge
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        'worker_heartbeat',
+        sa.Column('owner', sqlmodel.sql.sqltypes.AutoString(length=80), nullable=False),
+        sa.Column('beat_at', storage.types.UTCDateTime(), nullable=False),
+        sa.Column('started_at', storage.types.UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint('owner'),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table('worker_heartbeat')
