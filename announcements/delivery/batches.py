@@ -15,13 +15,14 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import Session
 
 from announcements.clock import Clock
-from announcements.delivery import heartbeat, progress
+from announcements.delivery import fallback, heartbeat, progress
 from announcements.delivery.config import EngineConfig, merged_limits
 from announcements.delivery.lanes import PlatformLane, line, wait, wait_any, worker_id
 from announcements.delivery.outbox import Channels, Claimed, Outbox, Result
@@ -63,6 +64,7 @@ class Batches(Sender):
         self.channels: Channels = channels or Channels(
             enabled=tuple(platforms),
             by_email=frozenset(n for n, p in platforms.items() if p.identifies_by_email))
+        self.outbox.fallback = partial(fallback.fall_back, self.channels)
         self.lanes = {
             name: PlatformLane(p, Throttle(merged_limits(self.config.limits.get(name), p.limits)))
             for name, p in platforms.items()

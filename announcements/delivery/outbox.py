@@ -21,7 +21,7 @@ Rules:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import islice
@@ -73,6 +73,37 @@ def _chunks(items: Iterable[int], size: int) -> Iterator[list[int]]:
         yield batch
 
 
+def first_reachable(db: Session | Connection, channels: Channels, person_ids: list[int]
+                    ) -> dict[int, tuple[str, str]]:
+    """Each person's first platform in ``channels.preference`` with an address for
+    them, and that address; people reachable nowhere are left out."""
+    preference = channels.preference
+    needs_identity = [p for p in preference if p not in channels.by_email]
+    addresses: dict[int, dict[str, str]] = {}
+    if needs_identity:
+        ident = IDENTITY.c
+        for pid, platform, user_id, address in db.execute(
+            select(ident.person_id, ident.platform, ident.platform_user_id, ident.address)
+            .where(ident.platform.in_(needs_identity), ident.person_id.in_(person_ids))
+        ):
+            addresses.setdefault(pid, {})[platform] = address or user_id
+    if any(p in channels.by_email for p in preference):
+        emails = dict(db.execute(
+            select(PERSON.c.id, PERSON.c.email).where(PERSON.c.id.in_(person_ids))
+        ).tuples().all())
+        for pid, email in emails.items():
+            for p in channels.by_email:
+                if email:
+                    addresses.setdefault(pid, {})[p] = email
+    found: dict[int, tuple[str, str]] = {}
+    for pid, mine in addresses.items():
+        for candidate in preference:
+            if mine.get(candidate):
+                found[pid] = (candidate, mine[candidate])
+                break
+    return found
+
+
 def enqueue(
     session: Session,
     channels: Channels,
@@ -87,36 +118,14 @@ def enqueue(
     People are looked up a chunk at a time, so a 100,000-person audience never
     sits in memory with all its identities at once.
     """
-    preference = channels.preference
-    needs_identity = [p for p in preference if p not in channels.by_email]
-    wants_email = any(p in channels.by_email for p in preference)
     priority = 1 if purpose in BULK_PURPOSES else 0
     written = 0
     for batch in _chunks(dict.fromkeys(person_ids), CHUNK):
-        addresses: dict[int, dict[str, str]] = {}
-        if needs_identity:
-            ident = IDENTITY.c
-            for pid, platform, user_id, address in session.execute(
-                select(ident.person_id, ident.platform, ident.platform_user_id, ident.address)
-                .where(ident.platform.in_(needs_identity), ident.person_id.in_(batch))
-            ):
-                addresses.setdefault(pid, {})[platform] = address or user_id
-        emails: dict[int, str] = {}
-        if wants_email:
-            emails = dict(session.execute(
-                select(PERSON.c.id, PERSON.c.email).where(PERSON.c.id.in_(batch))
-            ).tuples().all())
+        found = first_reachable(session, channels, batch)
         rows = []
         for pid in batch:
-            platform, address = NO_PLATFORM, None
-            for candidate in preference:
-                if candidate in channels.by_email:
-                    address = emails.get(pid)
-                else:
-                    address = addresses.get(pid, {}).get(candidate)
-                if address:
-                    platform = candidate
-                    break
+            hit = found.get(pid)
+            platform, address = hit if hit else (NO_PLATFORM, None)
             due = not_before.get(pid, now) if isinstance(not_before, dict) else (not_before or now)
             reachable = platform != NO_PLATFORM
             rows.append({
@@ -193,6 +202,8 @@ class Outbox:
     def __init__(self, db: Database, owner: str) -> None:
         self.db = db
         self.owner = owner
+        #: Written with the results: rows for people one platform could not reach.
+        self.fallback: Callable[[Connection, list[Result], datetime], object] | None = None
 
     def _due(self, platform: str, now: datetime, stale_before: datetime | None
              ) -> list[tuple[Any, tuple[Any, ...]]]:
@@ -299,6 +310,8 @@ class Outbox:
             conn.execute(write, params)
             if bulk:
                 self._follow_up(conn, bulk, now)
+                if self.fallback is not None:
+                    self.fallback(conn, bulk, now)
                 self._finish(conn, touched, now)
         return touched
 
