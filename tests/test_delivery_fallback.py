@@ -8,11 +8,13 @@ from datetime import UTC, datetime
 
 from sqlalchemy import insert, select
 
+from announcements import views
 from announcements.clock import SystemClock
 from announcements.compose import RENDERERS
 from announcements.delivery import DeliveryEngine, fallback, progress
 from announcements.delivery.outbox import Channels
 from announcements.ports import RateLimits
+from announcements.types import Person
 from bench.harness import MARKER, broadcast, populate, user_id
 from bot.settings import Settings
 from bot.slack.platform import make_platform as slack_platform
@@ -62,10 +64,14 @@ async def test_unreachable_on_slack_reached_on_telegram_and_nobody_looped(db):
                                 .where(Delivery.announcement_id == ann)).tuples().all())
         counts = progress.snapshot(s, ann)
         said = fallback.lines(s, ann)
+        author = Person(people[0], "p0@bench.example", "Person 0", "Dept 0")
+        shown = views.status(s, author, ann)  # what /crier status ID answers
     assert ("telegram", "delivered") in {(pl, st) for pid, pl, st in rows if pid == people[2]}
     # Everyone counted once: 3 delivered (one of them on Telegram), 2 unreachable.
     assert (counts.total, counts.delivered, counts.unreachable) == (5, 3, 2)
     assert said == ["Reached 1 on Telegram after Slack failed"]
+    assert "Sent 3 of 5 · failed 0 · unreachable 2 · pending 0" in shown
+    assert "Reached 1 on Telegram after Slack failed" in shown
     # Person 3 ran out of platforms: one unreachable row, on the last one tried.
     assert [(pl, st) for pid, pl, st in rows if pid == people[3]] == [
         ("slack", "cancelled"), ("telegram", "unreachable")]
