@@ -9,6 +9,7 @@ they fit every platform's callback payload (Telegram allows 64 bytes).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, TypedDict, Unpack
 
@@ -280,3 +281,5 @@ class DraftRequest:
     multi: bool = False
     anonymous: bool = False
     options: tuple[str, ...] = ()
+    #: ``escalate:DURATION``: unacknowledged after this, also sent on the next platform.
+    escalate: timedelta | None = None

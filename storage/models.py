@@ -88,6 +88,11 @@ class Announcement(SQLModel, table=True):
     every: str | None = Field(default=None, max_length=120)
     nudge_every: str | None = Field(default=None, max_length=120)
     nudges_sent: int = 0
+    # escalate:DURATION: seconds after sending; people who have not acknowledged by
+    # then also get it on their next linked platform (once, at escalated_at).
+    escalate_after: int | None = None
+    escalated_at: datetime | None = Field(default=None,
+                                          sa_column=Column(UTCDateTime(), nullable=True))
     # For a recurring reminder's occurrence: the fire time it stands for.
     occurrence_at: datetime | None = Field(
         default=None, sa_column=Column(UTCDateTime(), nullable=True)

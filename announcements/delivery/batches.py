@@ -15,14 +15,14 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any, TypeVar
 
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import Session
 
 from announcements.clock import Clock
-from announcements.delivery import fallback, heartbeat, progress
+from announcements.delivery import escalation, fallback, heartbeat, progress
 from announcements.delivery.config import EngineConfig, merged_limits
 from announcements.delivery.lanes import PlatformLane, line, wait, wait_any, worker_id
 from announcements.delivery.outbox import Channels, Claimed, Outbox, Result
@@ -64,7 +64,7 @@ class Batches(Sender):
         self.channels: Channels = channels or Channels(
             enabled=tuple(platforms),
             by_email=frozenset(n for n, p in platforms.items() if p.identifies_by_email))
-        self.outbox.fallback = partial(fallback.fall_back, self.channels)
+        self.outbox.after_record = self._after_record
         self.lanes = {
             name: PlatformLane(p, Throttle(merged_limits(self.config.limits.get(name), p.limits)))
             for name, p in platforms.items()
@@ -236,13 +236,15 @@ class Batches(Sender):
                     return
 
     async def housekeep(self) -> int:
-        """Queue progress updates and finish what is done; return rows now due."""
+        """Queue progress updates and due escalations, and finish what is done; return
+        rows now due."""
         touched, self._touched = self._touched, set()
         now = self.clock.now()
         try:
             due, later = await self._db(progress.requeue, self.db, touched, now,
                                         self.config.progress_interval)
             await self._db(self.outbox.sweep, now)
+            due += await self._db(escalation.escalate_due, self.db, self.channels, now)
         except DB_ERRORS as exc:
             self.db_errors += 1
             self._touched |= touched
@@ -281,6 +283,12 @@ class Batches(Sender):
                 await wait_any((self._flush_now, done), self.config.flush_interval)
                 self._flush_now.clear()
             await self.flush(everything=False)
+
+    def _after_record(self, conn: Connection, results: list[Result], now: datetime) -> None:
+        """In the results' transaction: fall back to the next platform, and update
+        escalated copies their person acknowledged meanwhile."""
+        fallback.fall_back(self.channels, conn, results, now)
+        escalation.refresh_acknowledged(conn, results, now)
 
     async def _beat(self) -> bool:
         """Write our heartbeat; False (and a warning) if the database refuses it."""

@@ -202,8 +202,8 @@ class Outbox:
     def __init__(self, db: Database, owner: str) -> None:
         self.db = db
         self.owner = owner
-        #: Written with the results: rows for people one platform could not reach.
-        self.fallback: Callable[[Connection, list[Result], datetime], object] | None = None
+        #: Runs with the results, in their transaction (fallback, escalated copies).
+        self.after_record: Callable[[Connection, list[Result], datetime], object] | None = None
 
     def _due(self, platform: str, now: datetime, stale_before: datetime | None
              ) -> list[tuple[Any, tuple[Any, ...]]]:
@@ -253,7 +253,7 @@ class Outbox:
                     .values(status=Status.SENDING.value, sent_at=now, updated_at=now)
                     .returning(ANNOUNCEMENT.c.id)
                 ).scalars().all()
-                _audit(conn, now, "sending", started)
+                audit_events(conn, now, "sending", started)
                 versions = self.versions(conn, bulk)
         rows = [Claimed(r.id, r.announcement_id, r.person_id, r.platform, r.purpose, r.address,
                         r.attempts, r.message_ref, r.action, leased_until=until,
@@ -310,8 +310,8 @@ class Outbox:
             conn.execute(write, params)
             if bulk:
                 self._follow_up(conn, bulk, now)
-                if self.fallback is not None:
-                    self.fallback(conn, bulk, now)
+                if self.after_record is not None:
+                    self.after_record(conn, bulk, now)
                 self._finish(conn, touched, now)
         return touched
 
@@ -359,7 +359,7 @@ class Outbox:
         done = list(conn.execute(
             stmt.values(status=Status.SENT.value, updated_at=now).returning(ANNOUNCEMENT.c.id)
         ).scalars())
-        _audit(conn, now, "sent", done)
+        audit_events(conn, now, "sent", done)
         return done
 
     def sweep(self, now: datetime) -> list[int]:
@@ -397,7 +397,7 @@ class Outbox:
             ).scalars())
 
 
-def _audit(conn: Connection, now: datetime, action: str, ids: Iterable[int]) -> None:
+def audit_events(conn: Connection, now: datetime, action: str, ids: Iterable[int]) -> None:
     rows = [{"at": now, "announcement_id": aid, "action": action,
              "detail": '{"by": "delivery engine"}'} for aid in ids]
     if rows:

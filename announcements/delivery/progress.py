@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from announcements import render
-from announcements.delivery import fallback
+from announcements.delivery import escalation, fallback
 from announcements.delivery.outbox import Channels, Claimed, enqueue
 from announcements.types import DeliveryAction, DeliveryStatus, OutboundMessage, Purpose, Status
 from storage.db import Database
@@ -145,7 +145,8 @@ def message(s: Session, ann: Announcement, now: datetime) -> OutboundMessage:
     state = ann.status.replace("_", " ")
     if ann.status == Status.SENDING or (ann.status == Status.RECALLED and p.deleting):
         state = "recalling" if ann.status == Status.RECALLED else "sending"
-    body = lines(p, ann.ack) + fallback.lines(s, ann.id) + correction_lines(s, ann, tz)
+    body = (lines(p, ann.ack) + fallback.lines(s, ann.id)
+            + escalation.lines(s, ann.id, ann.escalated_at) + correction_lines(s, ann, tz))
     if ann.status == Status.SENDING and ann.sent_at is not None:
         body += time_left(p, (now - ann.sent_at).total_seconds())
     return OutboundMessage(

@@ -1,4 +1,5 @@
-"""worker heartbeat: a dead delivery engine's leases are reclaimed in seconds
+"""worker heartbeat: a dead delivery engine's leases are reclaimed in seconds;
+announcement escalation (escalate:DURATION)
 
 Revision ID: 0006
 Revises: 0002
@@ -24,7 +25,13 @@ def upgrade() -> None:
         sa.Column('started_at', storage.types.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint('owner'),
     )
+    with op.batch_alter_table('announcement') as batch:
+        batch.add_column(sa.Column('escalate_after', sa.Integer(), nullable=True))
+        batch.add_column(sa.Column('escalated_at', storage.types.UTCDateTime(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('announcement') as batch:
+        batch.drop_column('escalated_at')
+        batch.drop_column('escalate_after')
     op.drop_table('worker_heartbeat')
