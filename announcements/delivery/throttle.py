@@ -13,8 +13,10 @@ Adaptive pacing (a ``ceiling`` above ``per_second``): after ``RAISE_EVERY``
 seconds without a 429 the rate rises by one step (a thirtieth of the way from the
 starting rate to the ceiling), never above the ceiling; a 429 pauses the lane for
 its Retry-After and then resumes at ``DECREASE`` times the rate it had (several
-429s of one pause count once), never below ``FLOOR``. So the lane settles just
-under the platform's real limit. Per-conversation limits never adapt.
+429s of one pause count once), never below ``FLOOR``, and later steps are half
+as large (down to an eighth of the first): near a limit it has found, the lane
+probes gently. So it settles just under the platform's real limit.
+Per-conversation limits never adapt.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class Throttle:
         self._set_rate(rate if rate and rate > 0 else 0.0)
         self.ceiling = limits.ceiling if limits and rate and limits.ceiling > rate else 0.0
         self._step = (self.ceiling - self.rate) / STEPS if self.ceiling else 0.0
+        self._least_step = self._step / 8
         self.conversation_interval = 1.0 / conv if conv and conv > 0 else 0.0
         self._tat = 0.0  # GCRA's theoretical arrival time of the next request
         self._conversation_next: dict[str, float] = {}
@@ -76,6 +79,7 @@ class Throttle:
             seconds = DEFAULT_RETRY_AFTER
         if self.adaptive and now >= self.paused_until:  # one decrease per pause
             self._set_rate(max(FLOOR, self.rate * DECREASE))
+            self._step = max(self._least_step, self._step / 2)
         self.paused_until = max(self.paused_until, now + seconds)
         self._calm_since = self.paused_until
         # Then one request, and the steady rate: no burst of the slots the pause skipped.
