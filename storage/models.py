@@ -182,6 +182,8 @@ class Receipt(SQLModel, table=True):
     announcement_id: int = Field(foreign_key="announcement.id", index=True)
     person_id: int = Field(foreign_key="person.id", index=True)
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    # Where the person clicked (several copies: escalation, fallback); None if unknown.
+    platform: str | None = Field(default=None, max_length=20)
 
 
 class AuditEvent(SQLModel, table=True):

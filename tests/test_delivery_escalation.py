@@ -146,13 +146,14 @@ async def test_unacknowledged_people_get_it_on_their_next_platform(db):
         await w.engine.drain()
         assert receipts(db, w.ann, w.people[2]) == 1
         [slack_copy] = [m for m in w.slack.messages(user_id(2)) if MARKER in m.text]
-        assert "✓ Acknowledged" in str(slack_copy.blocks or slack_copy.text)
+        shown_on_slack = str(slack_copy.blocks or slack_copy.text)
+        assert "✓ Acknowledged" in shown_on_slack and "on Telegram" in shown_on_slack
         with db.session() as s:
             shown = views.status(s, w.person(0), w.ann)
         w.clock.advance(timedelta(hours=2))
         assert await w.engine.drain() == 0  # escalated once, never again
     assert "Escalated to 1 on their next platform: Person 2" in shown
-    assert "Acknowledged since: 1 of 1 (Person 2)" in shown
+    assert "Acknowledged since: 1 of 1 (Person 2 on Telegram)" in shown
 
 
 class AckWhileSending(TelegramPlatform):
@@ -180,6 +181,6 @@ async def test_an_acknowledgement_while_the_escalated_copy_is_sent_counts_once(d
         assert receipts(db, w.ann, w.people[2]) == 1
         # The escalated copy went out with its button; it is then updated to say so.
         [copy] = [m for m in w.telegram.chat(7002) if MARKER in (m.text or "")]
-        assert "✓ Acknowledged" in (copy.text or ""), copy.text
+        assert "✓ Acknowledged" in (copy.text or "") and "on Slack" in (copy.text or ""), copy.text
         w.crier.acknowledge(w.person(2), w.ann, w.ref(2, "telegram"))  # a second click
         assert receipts(db, w.ann, w.people[2]) == 1

@@ -9,7 +9,7 @@ Rules:
 - An acknowledgement on any copy counts once (one receipt per person) and updates
   every copy, including a copy whose send was under way when the person
   acknowledged (``refresh_acknowledged``, with the results).
-- The author's status names who was escalated and who of them acknowledged.
+- The author's status names who was escalated and who of them acknowledged, where.
 """
 
 from __future__ import annotations
@@ -141,12 +141,15 @@ def lines(s: Session, ann_id: int, escalated_at: datetime | None) -> list[str]:
                        .order_by(col(PersonRow.name))).tuples())
     if not people:
         return ["Escalated: everyone had acknowledged, or had no other platform"]
-    acked = set(s.execute(select(col(Receipt.person_id)).where(
-        col(Receipt.announcement_id) == ann_id,
-        col(Receipt.person_id).in_([pid for pid, _ in people]))).scalars())
+    acked: dict[int, str | None] = dict(s.execute(
+        select(col(Receipt.person_id), col(Receipt.platform)).where(
+            col(Receipt.announcement_id) == ann_id,
+            col(Receipt.person_id).in_([pid for pid, _ in people]))).tuples().all())
+    where = [(pid, name + (f" on {acked[pid].title()}" if acked[pid] else ""))  # type: ignore[union-attr]
+             for pid, name in people if pid in acked]
     return [f"Escalated to {len(people)} on their next platform: {_names(people)}",
-            f"Acknowledged since: {sum(pid in acked for pid, _ in people)} of {len(people)}"
-            + (f" ({_names([p for p in people if p[0] in acked])})" if acked else "")]
+            f"Acknowledged since: {len(where)} of {len(people)}"
+            + (f" ({_names(where)})" if where else "")]
 
 
 def _names(people: list[tuple[int, str]]) -> str:

@@ -1,5 +1,5 @@
 """worker heartbeat: a dead delivery engine's leases are reclaimed in seconds;
-announcement escalation (escalate:DURATION)
+announcement escalation (escalate:DURATION), where a receipt was clicked
 
 Revision ID: 0006
 Revises: 0002
@@ -28,9 +28,14 @@ def upgrade() -> None:
     with op.batch_alter_table('announcement') as batch:
         batch.add_column(sa.Column('escalate_after', sa.Integer(), nullable=True))
         batch.add_column(sa.Column('escalated_at', storage.types.UTCDateTime(), nullable=True))
+    with op.batch_alter_table('receipt') as batch:
+        batch.add_column(sa.Column('platform', sqlmodel.sql.sqltypes.AutoString(length=20),
+                                   nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('receipt') as batch:
+        batch.drop_column('platform')
     with op.batch_alter_table('announcement') as batch:
         batch.drop_column('escalated_at')
         batch.drop_column('escalate_after')
