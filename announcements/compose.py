@@ -3,8 +3,9 @@
 
 Rules, each enforced here:
 - Nothing is sent for a cancelled announcement (its row is cancelled instead).
-- A copy updated after the person acknowledged shows "✓ Acknowledged" and no
-  button; a closed poll shows its results.
+- A copy updated after the person acknowledged shows "✓ Acknowledged" (and on
+  which platform, if another copy was clicked) and no button; a closed poll
+  shows its results.
 - An approval request still pending offers Approve / Reject; once decided, a
   delivered request is updated to say who decided, and one not yet sent is not.
 """
@@ -45,14 +46,15 @@ def copies(s: Session, rows: list[Claimed], now: datetime) -> dict[int, Outbound
     anns = _announcements(s, rows)
     persons = _people(s, {r.person_id for r in rows} | {a.author_id for a in anns.values()})
     updates = [r for r in rows if r.action == DeliveryAction.UPDATE]
-    receipts: dict[tuple[int, int], datetime] = {}
+    receipts: dict[tuple[int, int], tuple[datetime, str | None]] = {}
     if updates:
-        for a_id, p_id, at in s.execute(
-            select(col(Receipt.announcement_id), col(Receipt.person_id), col(Receipt.created_at))
+        for a_id, p_id, at, where in s.execute(
+            select(col(Receipt.announcement_id), col(Receipt.person_id), col(Receipt.created_at),
+                   col(Receipt.platform))
             .where(col(Receipt.announcement_id).in_({r.announcement_id for r in updates}),
                    col(Receipt.person_id).in_({r.person_id for r in updates}))
         ).tuples():
-            receipts[(a_id, p_id)] = at
+            receipts[(a_id, p_id)] = (at, where)
     cache: dict[tuple[int, str], OutboundMessage] = {}
     polls: dict[int, tuple[list[PollOption], dict[int, int] | None]] = {}
     for r in rows:
@@ -64,10 +66,12 @@ def copies(s: Session, rows: list[Claimed], now: datetime) -> dict[int, Outbound
         personal = personalize.is_personal(ann.text)
         text = personalize.fill(ann.text, persons[r.person_id]) if personal else None
         if ann.ack and (ann.id, r.person_id) in receipts:
+            at, where = receipts[(ann.id, r.person_id)]
+            # "✓ Acknowledged 30 Nov 10:02 on Telegram" on the copies not clicked.
+            elsewhere = f" on {where.title()}" if where and where != r.platform else ""
             out[r.id] = render.announcement(
                 ann, [], author, nudge=nudge, text=text,
-                acknowledged_at=render.local(receipts[(ann.id, r.person_id)],
-                                             persons[r.person_id].timezone))
+                acknowledged_at=render.local(at, persons[r.person_id].timezone) + elsewhere)
             continue
         key = (ann.id, r.purpose)
         if key not in cache or personal:

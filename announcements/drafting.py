@@ -26,6 +26,7 @@ from sqlmodel import Session, col
 
 from announcements import audit, personalize, quota, render
 from announcements.audience import Resolved, resolve
+from announcements.delivery.escalation import check_escalation
 from announcements.domain import Domain
 from announcements.errors import CrierError, NotAllowed, concerning
 from announcements.limits import (
@@ -84,6 +85,7 @@ class Drafting:
             if nudge is not None:
                 _check_often(nudge, "remind", minimum, actor.timezone, now)
             options = _check_poll(req) if req.kind == Kind.POLL else []
+            escalate = check_escalation(req.escalate, urgent=req.urgent, ack=req.ack)
             ann = Announcement(
                 kind=req.kind.value,
                 author_id=actor.id,
@@ -100,6 +102,7 @@ class Drafting:
                 closes_at=closes_at,
                 every=every.text if every else None,
                 nudge_every=nudge.text if nudge else None,
+                escalate_after=escalate,
                 status=Status.DRAFT.value,
                 created_at=now,
                 updated_at=now,

@@ -44,6 +44,8 @@ class RateLimits:
     per_second: float
     per_conversation: float
     burst: int = 1
+    #: Above ``per_second``: the lane probes upwards to this rate (adaptive pacing).
+    ceiling: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -50,10 +50,16 @@ class Responses:
             ).scalar_one_or_none()
             at = existing.created_at if existing else now
             already = existing is not None
+            clicked, platform = s.execute(
+                select(col(Delivery.purpose), col(Delivery.platform)).where(
+                    col(Delivery.announcement_id) == ann_id, col(Delivery.person_id) == actor.id,
+                    col(Delivery.message_ref) == message_ref)
+            ).tuples().first() or (None, None) if message_ref else (None, None)
             if existing is None:
                 try:
                     with s.begin_nested():
-                        s.add(Receipt(announcement_id=ann_id, person_id=actor.id, created_at=now))
+                        s.add(Receipt(announcement_id=ann_id, person_id=actor.id, created_at=now,
+                                      platform=platform))
                 except IntegrityError:  # a concurrent press stored it: this one is a repeat
                     already = True
                     at = s.execute(
@@ -64,11 +70,6 @@ class Responses:
                 else:
                     audit.record(s, now, "acknowledged", actor_id=actor.id, announcement_id=ann_id)
                     _refresh_copies(s, ann_id, actor.id, message_ref, now)
-            clicked = s.execute(
-                select(col(Delivery.purpose)).where(col(Delivery.announcement_id) == ann_id,
-                                                    col(Delivery.person_id) == actor.id,
-                                                    col(Delivery.message_ref) == message_ref)
-            ).scalar_one_or_none() if message_ref else None
             updated = render.announcement(ann, [], queries.name(s, ann.author_id),
                                           acknowledged_at=render.local(at, actor.timezone),
                                           nudge=clicked == Purpose.NUDGE)

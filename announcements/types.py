@@ -9,6 +9,7 @@ they fit every platform's callback payload (Telegram allows 64 bytes).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, TypedDict, Unpack
 
@@ -282,3 +283,5 @@ class DraftRequest:
     options: tuple[str, ...] = ()
     #: ``category:NAME``; None is the kind's default (``announcements.categories``).
     category: str | None = None
+    #: ``escalate:DURATION``: unacknowledged after this, also sent on the next platform.
+    escalate: timedelta | None = None

@@ -12,7 +12,7 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlmodel import Session, col
 
 from announcements import quota, render, retention
-from announcements.delivery import progress
+from announcements.delivery import escalation, fallback, progress
 from announcements.errors import NotAllowed, NotFound
 from announcements.figures import pct
 from announcements.policy import Grants, grants_of
@@ -121,6 +121,8 @@ def status(s: Session, actor: Person, ann_id: int | None) -> str:
     counts = progress.snapshot(s, ann.id)
     if counts.total:
         lines.extend(progress.lines(counts, ann.ack))  # the same as the live status message
+        lines.extend(fallback.lines(s, ann.id))
+        lines.extend(escalation.lines(s, ann.id, ann.escalated_at))
         if counts.pending:
             lines.append("Pending: " + " · ".join(pending_reasons(s, ann, actor.timezone)))
         if counts.unreachable:

@@ -1,7 +1,7 @@
 """One delivery worker process: the delivery part of ``crier serve``, sending to Slack.
 
     python -m bench.worker --db URL --slack-url URL [--owner NAME] [--concurrency 8]
-        [--lease 120] [--rate 0] [--burst 1] [--until-sent ANN | --until-empty]
+        [--lease 120] [--rate 0] [--burst 1] [--ceiling 0] [--until-sent ANN | --until-empty]
         [--observe] [--ack-probe ANN]
 
 Prints ``ready`` once the engine runs, then works until SIGTERM/SIGINT (or until
@@ -116,7 +116,7 @@ async def serve(args: argparse.Namespace) -> dict[str, Any]:
     clock = SystemClock()
     slack = make_platform(Settings(slack_bot_token=TOKEN, slack_signing_secret="bench",
                                    slack_api_url=args.slack_url))
-    slack.limits = RateLimits(args.rate, 0, args.burst)
+    slack.limits = RateLimits(args.rate, 0, args.burst, args.ceiling)
     await slack.start()
     platform: ChatPlatform = Observed(slack) if args.observe else slack
     config = EngineConfig(concurrency=args.concurrency, lease=timedelta(seconds=args.lease),
@@ -148,6 +148,7 @@ async def serve(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {
         "owner": engine.owner, "sent": lane.sent, "failed": lane.failed,
         "rate_limited": lane.rate_limited, "requests": lane.requests,
+        "lane_rate": lane.throttle.rate,
         "db_errors": engine.db_errors, "started": started, "finished": finished,
         "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
@@ -175,6 +176,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lease", type=float, default=120.0)
     parser.add_argument("--rate", type=float, default=0.0, help="messages/s; 0 = no limit")
     parser.add_argument("--burst", type=int, default=1)
+    parser.add_argument("--ceiling", type=float, default=0.0,
+                        help="above --rate: adaptive pacing up to this rate")
     parser.add_argument("--backoff", type=float, default=2.0)
     parser.add_argument("--progress-interval", type=float, default=5.0)
     parser.add_argument("--until-sent", type=int, default=0, metavar="ANN")

@@ -1,6 +1,7 @@
 """The chat command grammar, shared by every platform.
 
-    /announce [to:AUDIENCE] [at:WHEN] [category:NAME] [ack] [urgent] [local] [remind:EVERY] TEXT
+    /announce [to:AUDIENCE] [at:WHEN] [category:NAME] [ack] [urgent] [local] [remind:EVERY]
+              [escalate:DURATION] TEXT
     /poll [to:AUDIENCE] [at:WHEN] [closes:WHEN] [category:NAME] [multi] [anonymous] "Question?" …
     /crier remind to:AUDIENCE every:SCHEDULE [category:NAME] TEXT
     /crier help | status [ID] | list | cancel ID | recall ID | edit ID TEXT
@@ -39,6 +40,7 @@ from announcements.timespec import (
     WHEN_FORMS,
     Every,
     When,
+    parse_duration,
     parse_every,
     parse_when,
     shorten,
@@ -47,7 +49,7 @@ from announcements.types import DraftRequest, Kind
 
 USAGE = {
     "announce": "/announce [to:AUDIENCE] [at:WHEN] [category:NAME] [ack] [urgent] [local] "
-    "[remind:EVERY] TEXT",
+    "[remind:EVERY] [escalate:DURATION] TEXT",
     "poll": '/poll [to:AUDIENCE] [at:WHEN] [closes:WHEN] [category:NAME] [multi] [anonymous] '
     '"Question?" "Option" "Option" ...',
     "remind": "/crier remind to:AUDIENCE every:SCHEDULE [category:NAME] TEXT",
@@ -70,7 +72,7 @@ SLACK_SHORTCUTS = tuple(name for name in USAGE if name not in SLACK_BUILT_IN)
 
 #: Which ``key:`` options and bare flags each command takes.
 OPTIONS = {
-    "announce": ({"to", "at", "remind", "category"}, {"ack", "urgent", "local"}),
+    "announce": ({"to", "at", "remind", "category", "escalate"}, {"ack", "urgent", "local"}),
     "poll": ({"to", "at", "closes", "category"}, {"multi", "anonymous", "urgent", "local"}),
     "remind": ({"to", "every", "category"}, {"urgent"}),
 }
@@ -342,7 +344,13 @@ def _build(name: str, d: _Draft, text: str, usage: str) -> DraftRequest:
                 "`remind:` nudges people who have not acknowledged, so it needs `ack`",
                 "Add `ack`: /announce to:Sales ack remind:24h Please read …",
             )
-        return DraftRequest(Kind.MESSAGE, text, ack="ack" in d.flags, nudge=nudge, **common)
+        escalate = d.values.get("escalate")
+        after = parse_duration(escalate) if escalate is not None else None
+        if escalate is not None and after is None:
+            raise GrammarError(f"cannot read `escalate:{shorten(escalate)}` as a duration",
+                               "Write e.g. `escalate:30m`, `escalate:4h` or `escalate:2d`.")
+        return DraftRequest(Kind.MESSAGE, text, ack="ack" in d.flags, nudge=nudge,
+                            escalate=after, **common)
     if name == "remind":
         if "to" not in d.values:
             raise GrammarError("a reminder needs `to:AUDIENCE`", usage)

@@ -30,12 +30,16 @@ class CrierCollector(Collector):
                                       labels=["platform"])
         in_flight = GaugeMetricFamily("crier_platform_in_flight", "Requests in flight",
                                       labels=["platform"])
+        rate = GaugeMetricFamily("crier_lane_rate_per_second",
+                                 "Each lane's current pace (0: not paced; adaptive lanes move)",
+                                 labels=["platform"])
         for name, lane in self.runtime.engine.lanes.items():
+            rate.add_metric([name], lane.throttle.rate)
             sent.add_metric([name], lane.sent)
             failed.add_metric([name], lane.failed)
             limited.add_metric([name], lane.rate_limited)
             in_flight.add_metric([name], lane.in_flight)
-        yield from (sent, failed, limited, in_flight)
+        yield from (sent, failed, limited, in_flight, rate)
         outbox = GaugeMetricFamily("crier_outbox_rows", "Delivery rows by platform and status",
                                    labels=["platform", "status"])
         try:

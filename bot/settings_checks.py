@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from announcements.categories import Categories
+from announcements.delivery.config import CeilingBelowRate
 from announcements.delivery.engine import ENV as ENGINE_ENV
 from announcements.delivery.engine import RATE_PREFIX, EngineConfig, parse_limits
 from announcements.errors import CrierError
@@ -229,10 +230,12 @@ def _check_rate(var: str, raw: str) -> None:
     if platform not in PLATFORMS:
         raise CrierError(f"{var}={raw!r} names no platform Crier knows; the platforms are "
                          f"{', '.join(PLATFORMS)}, e.g. CRIER_RATE_LIMIT_SLACK=8,1,10")
-    problem = "should be PER_SECOND[,PER_CONVERSATION[,BURST]]"
+    problem = "should be PER_SECOND[,PER_CONVERSATION[,BURST[,CEILING]]]"
     try:
         parts = [finite(p) for p in raw.split(",")]
         limits = parse_limits(var, raw)
+    except CeilingBelowRate as exc:
+        raise CrierError(str(exc)) from None
     except ValueError:
         raise CrierError(f"{var}={raw!r} {problem}; e.g. {example}") from None
     if limits.per_second <= 0 or (len(parts) > 2 and (not parts[2].is_integer()

@@ -18,10 +18,10 @@ class Person(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(max_length=320, unique=True, index=True)
-    name: str = Field(max_length=200)
+    name: str = Field(max_length=80)
     department: str = Field(max_length=120, index=True)
     location: str | None = Field(default=None, max_length=120, index=True)
-    title: str | None = Field(default=None, max_length=200)
+    title: str | None = Field(default=None, max_length=80)
     timezone: str = Field(default="UTC", max_length=64)
     active: bool = Field(default=True, index=True)
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
@@ -44,7 +44,7 @@ class Identity(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     person_id: int = Field(foreign_key="person.id", index=True)
     platform: str = Field(max_length=20)
-    platform_user_id: str = Field(max_length=200)
+    platform_user_id: str = Field(max_length=80)
     # Where to DM the person when it differs from the user id (a Slack DM
     # channel, a Teams conversation reference as JSON).
     address: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
@@ -94,6 +94,11 @@ class Announcement(SQLModel, table=True):
     every: str | None = Field(default=None, max_length=120)
     nudge_every: str | None = Field(default=None, max_length=120)
     nudges_sent: int = 0
+    # escalate:DURATION: seconds after sending; people who have not acknowledged by
+    # then also get it on their next linked platform (once, at escalated_at).
+    escalate_after: int | None = None
+    escalated_at: datetime | None = Field(default=None,
+                                          sa_column=Column(UTCDateTime(), nullable=True))
     # For a recurring reminder's occurrence: the fire time it stands for.
     occurrence_at: datetime | None = Field(
         default=None, sa_column=Column(UTCDateTime(), nullable=True)
@@ -185,6 +190,8 @@ class Receipt(SQLModel, table=True):
     announcement_id: int = Field(foreign_key="announcement.id", index=True)
     person_id: int = Field(foreign_key="person.id", index=True)
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    # Where the person clicked (several copies: escalation, fallback); None if unknown.
+    platform: str | None = Field(default=None, max_length=20)
 
 
 class AuditEvent(SQLModel, table=True):
@@ -276,7 +283,7 @@ class ReportSubscription(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     platform: str = Field(max_length=20)
-    channel: str = Field(max_length=200)
+    channel: str = Field(max_length=80)
     created_by_id: int | None = Field(default=None, foreign_key="person.id")
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
@@ -289,7 +296,7 @@ class InboundEvent(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     platform: str = Field(max_length=20)
-    event_id: str = Field(max_length=200)
+    event_id: str = Field(max_length=80)
     received_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
@@ -305,7 +312,7 @@ class LinkCode(SQLModel, table=True):
     code_hash: str = Field(max_length=128, index=True)
     person_id: int = Field(foreign_key="person.id", index=True)
     platform: str = Field(max_length=20)
-    platform_user_id: str | None = Field(default=None, max_length=200)
+    platform_user_id: str | None = Field(default=None, max_length=80)
     purpose: str = Field(max_length=20)  # "invite" (admin-issued) | "verify" (sent to the person)
     attempts: int = 0
     expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
@@ -366,3 +373,14 @@ class SyncCursor(SQLModel, table=True):
     source: str = Field(primary_key=True, max_length=40)
     cursor: str = Field(sa_column=Column(Text, nullable=False))
     updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class WorkerHeartbeat(SQLModel, table=True):
+    """One row per running delivery engine, rewritten every few seconds; rows leased
+    by an engine whose heartbeat is stale may be claimed at once (its process died)."""
+
+    __tablename__ = "worker_heartbeat"
+
+    owner: str = Field(primary_key=True, max_length=80)
+    beat_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    started_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

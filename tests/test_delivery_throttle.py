@@ -6,8 +6,12 @@ import random
 
 import pytest
 
-from announcements.delivery.throttle import Throttle
+from announcements.delivery.config import merged_limits, parse_limits
+from announcements.delivery.throttle import DEFAULT_RETRY_AFTER, Throttle
 from announcements.ports import RateLimits
+from bot.settings import Settings
+from bot.slack.platform import make_platform
+from bot.telegram.platform import TELEGRAM_LIMITS
 
 
 class Clock:
@@ -72,3 +76,58 @@ def test_one_conversation_is_paced_on_its_own():
 def test_no_limits_never_wait():
     clock = Clock()
     assert send_times(Throttle(RateLimits(0, 0), clock), clock, 100) == [1000.0] * 100
+
+
+def test_an_adaptive_lane_climbs_to_its_ceiling_while_no_429_comes():
+    clock = Clock()
+    throttle = Throttle(RateLimits(8, 0, 1, ceiling=38), clock)
+    times = send_times(throttle, clock, 2000)
+    assert throttle.rate == 38  # thirty steps of one a second, then no higher
+    last_second = [t for t in times if t > times[-1] - 1]
+    assert len(last_second) <= 39
+
+
+def test_a_429_pauses_then_resumes_at_a_lower_rate_once_per_pause():
+    clock = Clock()
+    throttle = Throttle(RateLimits(100, 0, 1, ceiling=200), clock)
+    throttle.pause(1.0)
+    throttle.pause(1.0)  # another request of the same burst answered 429 too
+    assert throttle.rate == 75
+    assert throttle.delay(None) == pytest.approx(1.0)
+    clock.t += 1.0
+    send_times(throttle, clock, 50)
+    assert throttle.rate == 75  # no rise within a second of the pause
+    send_times(throttle, clock, 80)  # a second more
+    assert throttle.rate == pytest.approx(75 + 100 / 30 / 2)  # a step half as large as before
+
+
+def test_a_ceiling_equal_to_the_rate_never_adapts():
+    clock = Clock()
+    throttle = Throttle(RateLimits(30, 1, 1, ceiling=30), clock)
+    send_times(throttle, clock, 300)
+    throttle.pause(1.0)
+    assert not throttle.adaptive and throttle.rate == 30
+
+
+def test_a_429_without_retry_after_gets_the_default_pause():
+    clock = Clock()
+    throttle = Throttle(RateLimits(10, 0), clock)
+    throttle.pause(0)
+    assert throttle.delay(None) == DEFAULT_RETRY_AFTER >= 1
+
+
+def test_a_ceiling_below_the_rate_is_a_configuration_error():
+    with pytest.raises(ValueError, match="the ceiling 5 is below the starting rate 8"):
+        parse_limits("CRIER_RATE_LIMIT_SLACK", "8,1,10,5")
+    assert parse_limits("CRIER_RATE_LIMIT_SLACK", "8,1,10,150").ceiling == 150
+
+
+def test_an_override_without_ceiling_keeps_slacks_adaptive_default():
+    slack = make_platform(Settings(slack_bot_token="xoxb-1", slack_signing_secret="x"))
+    assert slack.limits.ceiling > slack.limits.per_second
+    kept = merged_limits(parse_limits("CRIER_RATE_LIMIT_SLACK", "10,1"), slack.limits)
+    assert kept.ceiling == slack.limits.ceiling and kept.per_second == 10
+    off = merged_limits(parse_limits("CRIER_RATE_LIMIT_SLACK", "10,1,1,10"), slack.limits)
+    assert not Throttle(off).adaptive
+    telegram = Throttle(merged_limits(None, TELEGRAM_LIMITS))
+    assert not telegram.adaptive  # Telegram documents its limit

@@ -9,6 +9,7 @@ from bot.app import build
 from bot.console import ConsolePlatform
 from bot.server import create_app
 from bot.settings import Settings
+from bot.slack.platform import make_platform
 from storage.db import Database
 from tests.harness import make_chat
 from tests.processes import crier, free_port, stop, wait_for_http
@@ -25,6 +26,16 @@ async def test_health_and_metrics_report_the_outbox(db, clock):
     # 4 in Sales, 2 approval requests (Avery, the admin), 1 outcome to the author.
     assert 'crier_outbox_rows{platform="console",status="delivered"} 7.0' in metrics
     assert "crier_database_up 1.0" in metrics
+
+
+def test_metrics_show_each_lanes_current_rate(db, clock):
+    slack = make_platform(Settings(slack_bot_token="xoxb-1", slack_signing_secret="x"))
+    settings = Settings(database_url=str(db.url), extra={"CRIER_RATE_LIMIT_SLACK": "12,1,10,60"})
+    runtime = build(settings, {"slack": slack, "console": ConsolePlatform()}, clock=clock, db=db)
+    with TestClient(create_app(runtime, run_workers=False)) as client:
+        metrics = client.get("/metrics").text
+    assert 'crier_lane_rate_per_second{platform="slack"} 12.0' in metrics
+    assert 'crier_lane_rate_per_second{platform="console"} 0.0' in metrics
 
 
 def test_health_says_when_the_database_goes_away(db, clock):

@@ -47,7 +47,9 @@ def test_a_bad_number_is_explained():
 
 @pytest.mark.parametrize(("var", "value", "says"), [
     ("CRIER_RATE_LIMIT_SLACK", "fast", "e.g. CRIER_RATE_LIMIT_SLACK=8,1,10"),
-    ("CRIER_RATE_LIMIT_TELEGRAM", "abc", "PER_SECOND[,PER_CONVERSATION[,BURST]]"),
+    ("CRIER_RATE_LIMIT_TELEGRAM", "abc", "PER_SECOND[,PER_CONVERSATION[,BURST[,CEILING]]]"),
+    ("CRIER_RATE_LIMIT_SLACK", "20,1,10,12",
+     "the ceiling 12 is below the starting rate 20; give a CEILING of at least PER_SECOND"),
     ("CRIER_RATE_LIMIT_TELEGRAM", "nan", "PER_SECOND"),
     ("CRIER_RATE_LIMIT_SLACK", "0,1", "PER_SECOND above 0"),
     ("CRIER_RATE_LIMIT_WHATSAPP", "3", "the platforms are slack, teams, telegram"),
@@ -121,7 +123,7 @@ def test_a_bad_value_in_dotenv_is_one_line_too(
         "CRIER_DATABASE_URL": f"sqlite:///{tmp_path}/c.db"})
     assert result.exit_code == 2
     assert result.output.strip() == ("✗ CRIER_RATE_LIMIT_SLACK='fast' should be "
-                                     "PER_SECOND[,PER_CONVERSATION[,BURST]]; "
+                                     "PER_SECOND[,PER_CONVERSATION[,BURST[,CEILING]]]; "
                                      "e.g. CRIER_RATE_LIMIT_SLACK=8,1,10")
 
 

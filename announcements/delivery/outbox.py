@@ -11,8 +11,9 @@ Rules:
   PostgreSQL, so several processes share the work without sending a row twice).
   Small messages (approval requests, outcomes, progress) are claimed before bulk
   sends, so a 100,000-person broadcast never delays an approval request.
-- A row whose lease expired (its worker died) is due again; each claim counts
-  an attempt, so a row that keeps killing workers ends ``failed``.
+- A row whose lease expired, or whose worker's heartbeat is stale (the worker
+  died; ``heartbeat``), is due again; each claim counts an attempt, so a row that
+  keeps killing workers ends ``failed``.
 - A result is written only by the worker that still holds the row's lease.
 - A copy delivered while the announcement changed under it (recalled, edited,
   poll closed) is queued again at once to be deleted or updated.
@@ -20,16 +21,17 @@ Rules:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, func, insert, select, update
+from sqlalchemy import and_, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
+from announcements.delivery.heartbeat import owner_gone
 from announcements.types import BULK_PURPOSES, DeliveryAction, DeliveryStatus, Purpose, Status
 from storage.db import Database
 from storage.models import Announcement, AuditEvent, Correction, Delivery, Identity
@@ -71,6 +73,37 @@ def _chunks(items: Iterable[int], size: int) -> Iterator[list[int]]:
         yield batch
 
 
+def first_reachable(db: Session | Connection, channels: Channels, person_ids: list[int]
+                    ) -> dict[int, tuple[str, str]]:
+    """Each person's first platform in ``channels.preference`` with an address for
+    them, and that address; people reachable nowhere are left out."""
+    preference = channels.preference
+    needs_identity = [p for p in preference if p not in channels.by_email]
+    addresses: dict[int, dict[str, str]] = {}
+    if needs_identity:
+        ident = IDENTITY.c
+        for pid, platform, user_id, address in db.execute(
+            select(ident.person_id, ident.platform, ident.platform_user_id, ident.address)
+            .where(ident.platform.in_(needs_identity), ident.person_id.in_(person_ids))
+        ):
+            addresses.setdefault(pid, {})[platform] = address or user_id
+    if any(p in channels.by_email for p in preference):
+        emails = dict(db.execute(
+            select(PERSON.c.id, PERSON.c.email).where(PERSON.c.id.in_(person_ids))
+        ).tuples().all())
+        for pid, email in emails.items():
+            for p in channels.by_email:
+                if email:
+                    addresses.setdefault(pid, {})[p] = email
+    found: dict[int, tuple[str, str]] = {}
+    for pid, mine in addresses.items():
+        for candidate in preference:
+            if mine.get(candidate):
+                found[pid] = (candidate, mine[candidate])
+                break
+    return found
+
+
 def enqueue(
     session: Session,
     channels: Channels,
@@ -85,36 +118,14 @@ def enqueue(
     People are looked up a chunk at a time, so a 100,000-person audience never
     sits in memory with all its identities at once.
     """
-    preference = channels.preference
-    needs_identity = [p for p in preference if p not in channels.by_email]
-    wants_email = any(p in channels.by_email for p in preference)
     priority = 1 if purpose in BULK_PURPOSES else 0
     written = 0
     for batch in _chunks(dict.fromkeys(person_ids), CHUNK):
-        addresses: dict[int, dict[str, str]] = {}
-        if needs_identity:
-            ident = IDENTITY.c
-            for pid, platform, user_id, address in session.execute(
-                select(ident.person_id, ident.platform, ident.platform_user_id, ident.address)
-                .where(ident.platform.in_(needs_identity), ident.person_id.in_(batch))
-            ):
-                addresses.setdefault(pid, {})[platform] = address or user_id
-        emails: dict[int, str] = {}
-        if wants_email:
-            emails = dict(session.execute(
-                select(PERSON.c.id, PERSON.c.email).where(PERSON.c.id.in_(batch))
-            ).tuples().all())
+        found = first_reachable(session, channels, batch)
         rows = []
         for pid in batch:
-            platform, address = NO_PLATFORM, None
-            for candidate in preference:
-                if candidate in channels.by_email:
-                    address = emails.get(pid)
-                else:
-                    address = addresses.get(pid, {}).get(candidate)
-                if address:
-                    platform = candidate
-                    break
+            hit = found.get(pid)
+            platform, address = hit if hit else (NO_PLATFORM, None)
             due = not_before.get(pid, now) if isinstance(not_before, dict) else (not_before or now)
             reachable = platform != NO_PLATFORM
             rows.append({
@@ -191,24 +202,33 @@ class Outbox:
     def __init__(self, db: Database, owner: str) -> None:
         self.db = db
         self.owner = owner
+        #: Runs with the results, in their transaction (fallback, escalated copies).
+        self.after_record: Callable[[Connection, list[Result], datetime], object] | None = None
 
-    def _due(self, platform: str, now: datetime) -> list[tuple[Any, tuple[Any, ...]]]:
+    def _due(self, platform: str, now: datetime, stale_before: datetime | None
+             ) -> list[tuple[Any, tuple[Any, ...]]]:
         """(condition, order) for each class of due rows, in claiming order."""
         c = DELIVERY.c
         mine = c.platform == platform
         pending = and_(mine, c.status == DeliveryStatus.PENDING.value, c.next_attempt_at <= now)
+        lost = c.leased_until < now
+        if stale_before is not None:
+            lost = or_(lost, and_(c.lease_owner != self.owner, owner_gone(stale_before)))
         return [
-            (and_(mine, c.status == DeliveryStatus.SENDING.value, c.leased_until < now),
+            (and_(mine, c.status == DeliveryStatus.SENDING.value, lost),
              (c.leased_until, c.id)),
             (and_(pending, c.priority == 0), (c.next_attempt_at, c.id)),
             (and_(pending, c.priority == 1), (c.next_attempt_at, c.id)),
         ]
 
-    def claim(self, platform: str, limit: int, now: datetime, lease: timedelta) -> list[Claimed]:
+    def claim(self, platform: str, limit: int, now: datetime, lease: timedelta,
+              stale_before: datetime | None = None) -> list[Claimed]:
+        """Lease up to ``limit`` due rows; rows of engines without a heartbeat since
+        ``stale_before`` count as lost."""
         until = now + lease
         found: list[Any] = []
         with self.db.engine.begin() as conn:
-            for condition, order in self._due(platform, now):
+            for condition, order in self._due(platform, now, stale_before):
                 room = limit - len(found)
                 if room <= 0:
                     break
@@ -233,7 +253,7 @@ class Outbox:
                     .values(status=Status.SENDING.value, sent_at=now, updated_at=now)
                     .returning(ANNOUNCEMENT.c.id)
                 ).scalars().all()
-                _audit(conn, now, "sending", started)
+                audit_events(conn, now, "sending", started)
                 versions = self.versions(conn, bulk)
         rows = [Claimed(r.id, r.announcement_id, r.person_id, r.platform, r.purpose, r.address,
                         r.attempts, r.message_ref, r.action, leased_until=until,
@@ -290,6 +310,8 @@ class Outbox:
             conn.execute(write, params)
             if bulk:
                 self._follow_up(conn, bulk, now)
+                if self.after_record is not None:
+                    self.after_record(conn, bulk, now)
                 self._finish(conn, touched, now)
         return touched
 
@@ -337,7 +359,7 @@ class Outbox:
         done = list(conn.execute(
             stmt.values(status=Status.SENT.value, updated_at=now).returning(ANNOUNCEMENT.c.id)
         ).scalars())
-        _audit(conn, now, "sent", done)
+        audit_events(conn, now, "sent", done)
         return done
 
     def sweep(self, now: datetime) -> list[int]:
@@ -375,7 +397,7 @@ class Outbox:
             ).scalars())
 
 
-def _audit(conn: Connection, now: datetime, action: str, ids: Iterable[int]) -> None:
+def audit_events(conn: Connection, now: datetime, action: str, ids: Iterable[int]) -> None:
     rows = [{"at": now, "announcement_id": aid, "action": action,
              "detail": '{"by": "delivery engine"}'} for aid in ids]
     if rows:

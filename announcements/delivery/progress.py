@@ -7,6 +7,8 @@ Rules:
 - While copies are being sent, recalled or updated, that message is updated in
   place at most once every ``interval`` seconds, and once more when it is done.
 - The message and ``/crier status`` show the same numbers, from ``snapshot``.
+- While copies wait, the message estimates the time left from the pace so far
+  (copies settled since sending began), whatever the platforms' limits.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from announcements import render
+from announcements.delivery import escalation, fallback
 from announcements.delivery.outbox import Channels, Claimed, enqueue
 from announcements.types import DeliveryAction, DeliveryStatus, OutboundMessage, Purpose, Status
 from storage.db import Database
@@ -97,6 +100,21 @@ def lines(p: Progress, ack: bool) -> list[str]:
     return out
 
 
+def time_left(p: Progress, elapsed: float) -> list[str]:
+    """"About 4 min left": the copies still to send at the pace of those settled so far."""
+    done = p.sent + p.failed  # unreachable rows were settled before sending began
+    if not p.pending or done <= 0 or elapsed <= 0:
+        return []
+    left = round(p.pending * elapsed / done)
+    if left < 60:
+        text = f"{max(1, left)} s"
+    elif left < 3600:
+        text = f"{round(left / 60)} min"
+    else:
+        text = f"{left // 3600} h {round(left % 3600 / 60)} min"
+    return [f"About {text} left"]
+
+
 def correction_lines(s: Session, ann: Announcement, tz: str) -> list[str]:
     """The latest edit of ``ann``, if any."""
     latest = s.execute(select(Correction).where(col(Correction.announcement_id) == ann.id)
@@ -127,7 +145,10 @@ def message(s: Session, ann: Announcement, now: datetime) -> OutboundMessage:
     state = ann.status.replace("_", " ")
     if ann.status == Status.SENDING or (ann.status == Status.RECALLED and p.deleting):
         state = "recalling" if ann.status == Status.RECALLED else "sending"
-    body = lines(p, ann.ack) + correction_lines(s, ann, tz)
+    body = (lines(p, ann.ack) + fallback.lines(s, ann.id)
+            + escalation.lines(s, ann.id, ann.escalated_at) + correction_lines(s, ann, tz))
+    if ann.status == Status.SENDING and ann.sent_at is not None:
+        body += time_left(p, (now - ann.sent_at).total_seconds())
     return OutboundMessage(
         title=f"{render.label(ann)} — {state}",
         text="\n".join(body),

@@ -40,10 +40,13 @@ log = logging.getLogger("crier.slack")
 # also maintaining a workspace-wide limit"; the chat.postMessage reference puts that cap
 # at "several hundred messages per minute". Crier paces at 1/s per conversation and
 # 8/s (480/min) per workspace with a burst of 10; a 429 pauses the lane for Retry-After.
-# CRIER_RATE_LIMIT_SLACK=8,1,10 overrides these (the delivery engine reads it).
+# The workspace cap is undisclosed and differs between workspaces, so the lane is adaptive:
+# it starts at 8/s and probes up to WORKSPACE_CEILING (docs/delivery.md says why 50/s).
+# CRIER_RATE_LIMIT_SLACK=8,1,10,50 overrides these (the delivery engine reads it).
 PER_CONVERSATION = 1.0
 WORKSPACE_RATE = 8.0
 WORKSPACE_BURST = 10
+WORKSPACE_CEILING = 50.0
 
 #: The person or conversation is gone or out of reach: never retried.
 UNREACHABLE_ERRORS = frozenset({
@@ -96,11 +99,11 @@ def classify(exc: BaseException) -> DeliveryError:
         error = str(data.get("error") or f"HTTP {status}")
         if status == 429 or error == "ratelimited":
             headers = getattr(response, "headers", {}) or {}
-            raw = headers.get("Retry-After") or headers.get("retry-after") or "1"
+            raw = headers.get("Retry-After") or headers.get("retry-after") or "0"
             try:
                 wait = float(raw)
             except ValueError:
-                wait = 1.0
+                wait = 0.0  # none named: the engine's default pause
             return RateLimited(wait, f"Slack: {error}")
         if error in UNREACHABLE_ERRORS:
             return Unreachable(f"Slack: {error}")
@@ -122,7 +125,7 @@ class SlackPlatform:
 
     client: AsyncWebClient
     limits: RateLimits = field(default_factory=lambda: RateLimits(
-        WORKSPACE_RATE, PER_CONVERSATION, WORKSPACE_BURST))
+        WORKSPACE_RATE, PER_CONVERSATION, WORKSPACE_BURST, WORKSPACE_CEILING))
     name: str = "slack"
     identifies_by_email: bool = False
     _session: aiohttp.ClientSession | None = None

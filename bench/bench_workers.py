@@ -1,0 +1,96 @@
+"""Several ``crier worker`` processes sharing one PostgreSQL database.
+
+    .venv/bin/python bench/bench_workers.py                       # 100,000 messages
+    .venv/bin/python bench/bench_workers.py --n 20000 --baseline-seconds 10
+
+For one worker, then two: a fresh PostgreSQL schema, N people, one approved
+announcement in the outbox, the fake Slack (its own process, no rate limit) and the
+delivery worker processes (``bench/worker.py``) started together. Reported: messages
+per second from the first worker's start to the last one's end, each worker's share,
+duplicates, and the plain slack_sdk loop against the same fake in the same run.
+Figures go to stdout and ``bench/results/workers.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import psycopg  # noqa: E402
+
+from bench.bench_delivery import baseline  # noqa: E402
+from bench.harness import (  # noqa: E402
+    ROOT,
+    FakeSlackProcess,
+    broadcast,
+    outbox_counts,
+    populate,
+    worker_command,
+)
+from storage.db import Database  # noqa: E402
+
+
+def share(base: str, n: int, workers: int) -> dict[str, Any]:
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    url = f"{base}{'&' if '?' in base else '?'}options={quote(f'-csearch_path={schema}')}"
+    try:
+        db = Database(url)
+        db.migrate()
+        ann, _ = broadcast(db, populate(db, n))
+        with FakeSlackProcess() as fake:
+            procs = [subprocess.Popen(
+                worker_command(url, fake.url, owner=f"worker-{i}", until_sent=ann),
+                cwd=ROOT, stdout=subprocess.PIPE, text=True,
+                env={**os.environ, "PYTHONPATH": str(ROOT)}) for i in range(workers)]
+            outs = [json.loads(p.communicate(timeout=1800)[0].strip().splitlines()[-1])
+                    for p in procs]
+            seen = fake.stats()
+        assert outbox_counts(db, ann) == {"delivered": n}, outbox_counts(db, ann)
+        db.engine.dispose()
+    finally:
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    took = max(o["finished"] for o in outs) - min(o["started"] for o in outs)
+    return {"workers": workers, "seconds": took, "per_second": n / took,
+            "sent_each": [o["sent"] for o in outs], "duplicates": seen["duplicates"],
+            "people": seen["people"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--n", type=int, default=100_000)
+    parser.add_argument("--baseline-seconds", type=float, default=20.0)
+    args = parser.parse_args()
+    one = share(args.pg, args.n, 1)
+    two = share(args.pg, args.n, 2)
+    loop = baseline(args.n, args.baseline_seconds, {})
+    out = {"n": args.n, "one": one, "two": two, "baseline": loop,
+           "two_over_one": two["per_second"] / one["per_second"],
+           "ratio_one": one["per_second"] / loop["per_second"],
+           "ratio_two": two["per_second"] / loop["per_second"]}
+    for r in (one, two):
+        print(f"{r['workers']} worker(s): {args.n} in {r['seconds']:.1f} s "
+              f"({r['per_second']:.0f}/s), sent each {r['sent_each']}, duplicates "
+              f"{r['duplicates']}, people {r['people']}")
+    print(f"slack_sdk loop: {loop['per_second']:.0f}/s ({loop['sent']} in "
+          f"{loop['seconds']:.1f} s); two / one {out['two_over_one']:.2f}; "
+          f"Crier / loop {out['ratio_one']:.2f} (one), {out['ratio_two']:.2f} (two)")
+    results = ROOT / "bench" / "results"
+    results.mkdir(exist_ok=True)
+    (results / "workers.json").write_text(json.dumps(out, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
