@@ -6,81 +6,39 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Callable
 from dataclasses import replace
-from functools import partial, wraps
+from functools import partial
 from pathlib import Path
-from typing import ParamSpec, TypeVar
 
 import typer
-from rich.console import Console
 
 from announcements.clock import SystemClock
 from announcements.errors import CrierError
 from bot.cli_checks import days_back, output_file
-from bot.logs import configure_logging, install_redaction, uvicorn_options
-from bot.settings import Settings, load_settings
-from storage.db import Database, DatabaseUnavailable
+from bot.cli_support import database as _database
+from bot.cli_support import err, friendly, out
+from bot.cli_support import settings as _settings
+from bot.directory_cli import directory_app, quota_app, roles_app
+from bot.logs import configure_logging, uvicorn_options
+from bot.settings import Settings
+from bot.teams.cli import teams_app
+from storage.db import Database
 
 # Plain Click help (rich_markup_mode=None, inherited by every sub-command): Typer's
 # Rich panels label each flag `<bool>`, which reads as if it took a value.
 app = typer.Typer(help="Crier: announcements, polls and read receipts in chat.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   rich_markup_mode=None)
-directory_app = typer.Typer(help="The employee directory.", no_args_is_help=True)
-roles_app = typer.Typer(help="Who may author, approve and administer.", no_args_is_help=True)
 report_app = typer.Typer(help="Reports.", no_args_is_help=True)
-teams_app = typer.Typer(help="Microsoft Teams: the app package and installs.",
-                        no_args_is_help=True)
 app.add_typer(directory_app, name="directory")
 app.add_typer(roles_app, name="roles")
 app.add_typer(report_app, name="report")
-quota_app = typer.Typer(help="Authors' daily quotas on audience size.", no_args_is_help=True)
 app.add_typer(quota_app, name="quota")
 app.add_typer(teams_app, name="teams")
-
-err = Console(stderr=True, highlight=False)
-out = Console(highlight=False)
-P = ParamSpec("P")
-R = TypeVar("R")
 
 DEMO_DB = "crier-demo.db"
 SAMPLE_COMPANY = Path(__file__).parent / "data" / "sample_company.csv"
 DEMO_USER = "casey.comms@example.com"
-
-
-def friendly(fn: Callable[P, R]) -> Callable[P, R]:
-    """Turn expected failures into one readable line and an exit code, not a traceback."""
-
-    @wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return fn(*args, **kwargs)
-        except DatabaseUnavailable as exc:
-            err.print(f"[red]✗[/red] {exc}", soft_wrap=True)
-            raise typer.Exit(1) from None
-        except CrierError as exc:
-            err.print(f"✗ {exc.message}", soft_wrap=True, markup=False)
-            if exc.hint:
-                err.print(exc.hint, soft_wrap=True, markup=False)
-            raise typer.Exit(2) from None
-
-    return wrapper
-
-
-def _settings() -> Settings:
-    settings = load_settings()
-    install_redaction(settings.secrets())
-    return settings
-
-
-def _database(settings: Settings, migrate: bool = True) -> Database:
-    db = Database(settings.database_url)
-    if migrate:
-        db.migrate()
-    else:
-        db.check()
-    return db
 
 
 @app.command()
@@ -93,108 +51,6 @@ def init() -> None:
     from storage.db import describe
 
     out.print(f"Database {describe(db.url)} is at schema revision {revision}.")
-
-
-@directory_app.command("import")
-@friendly
-def directory_import(
-    file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True,
-                                help="CSV with email,name,department[,location,title,timezone,"
-                                     "slack_id,telegram_id,teams_id,roles]"),
-    deactivate_missing: bool = typer.Option(
-        False, "--deactivate-missing",
-        help="a full import: deactivate active people who are not in the file"),
-    new_departments: bool = typer.Option(
-        False, "--new-departments",
-        help="accept departments spelled close to existing ones (not typos)"),
-    new_locations: bool = typer.Option(
-        False, "--new-locations",
-        help="accept locations spelled close to existing ones (not typos)"),
-) -> None:
-    """Add or update people from a CSV file. Nothing is written if any row is bad."""
-    from announcements.directory import import_csv
-
-    db = _database(_settings())
-    result = import_csv(db, file, SystemClock(), deactivate_missing=deactivate_missing,
-                        new_departments=new_departments, new_locations=new_locations)
-    out.print(result.summary(), markup=False, soft_wrap=True)
-
-
-@directory_app.command("sync")
-@friendly
-def directory_sync(platform: str = typer.Argument(..., help="slack or teams"),
-                   full: bool = typer.Option(False, "--full", help="teams: read every user "
-                                             "again instead of the changes since last time"),
-                   ) -> None:
-    """Pull people from a chat platform's directory."""
-    settings = _settings()
-    name = platform.lower()
-    if name == "slack":
-        from bot.slack.cli import sync as slack_sync
-
-        slack_sync(settings, _database(settings))
-        return
-    if name == "teams":
-        from bot.teams.graph import sync as teams_sync
-
-        result, incremental = asyncio.run(teams_sync(settings, _database(settings),
-                                                     SystemClock(), full=full))
-        out.print(("Changes since the last sync: " if incremental else "")
-                  + result.summary(), markup=False, soft_wrap=True)
-        return
-    raise CrierError(f"cannot sync from `{platform}`",
-                     "Use `crier directory sync slack` or `crier directory sync teams`.")
-
-
-@roles_app.command("grant")
-@friendly
-def roles_grant(email: str, role: str, scope: str = typer.Argument("*")) -> None:
-    """Grant ROLE (author, approver, admin) over SCOPE (*, a department, loc:City)."""
-    from announcements.directory import grant_role
-
-    out.print(grant_role(_database(_settings()), email, role, scope, SystemClock()))
-
-
-@roles_app.command("revoke")
-@friendly
-def roles_revoke(email: str, role: str, scope: str = typer.Argument("*")) -> None:
-    """Take a role back."""
-    from announcements.directory import revoke_role
-
-    out.print(revoke_role(_database(_settings()), email, role, scope, SystemClock()))
-
-
-@roles_app.command("list")
-@friendly
-def roles_list() -> None:
-    """Who holds which role over which scope."""
-    from rich.table import Table
-
-    from announcements.directory import list_roles
-
-    holders = list_roles(_database(_settings()))
-    if not holders:
-        out.print("Nobody holds a role yet. Grant one with "
-                  "`crier roles grant EMAIL ROLE [SCOPE]`.", markup=False)
-        return
-    table = Table(title=f"Roles ({len(holders)} grants)", title_justify="left")
-    for column in ("Role", "Scope", "Name", "Email"):
-        table.add_column(column)
-    for h in holders:
-        name = h.name if h.active else f"{h.name} (inactive)"
-        table.add_row(h.role, h.scope_text, name, h.email)
-    out.print(table)
-
-
-@quota_app.command("set")
-@friendly
-def quota_set(email: str, recipients: str = typer.Argument(..., help="a number, or off")) -> None:
-    """Let EMAIL's announcements reach at most RECIPIENTS people a day (off: no quota)."""
-    from announcements.quota import parse_quota, set_quota
-
-    limit = parse_quota(recipients)
-    out.print(set_quota(_database(_settings()), email, limit, "cli", SystemClock().now()),
-              markup=False)
 
 
 def _console(settings: Settings, db: Database, user: str) -> None:
@@ -422,46 +278,6 @@ def export(
     with out_file.open("w", newline="", encoding="utf-8") as fh:
         n = kinds[what.lower()](db, fh, since)
     out.print(f"Wrote {n} rows to {out_file}.")
-
-
-@teams_app.command("install-for")
-@friendly
-def teams_install_for(
-    emails: list[str] = typer.Argument(None, help="people to install Crier for"),
-    everyone: bool = typer.Option(False, "--all", help="everyone Crier cannot reach in Teams"),
-) -> None:
-    """Install the Teams app for people who have not (through Microsoft Graph)."""
-    from bot.teams.graph import install_for
-
-    if bool(emails) == everyone:
-        raise CrierError("name the people, or --all, not both",
-                         "e.g. `crier teams install-for ana@example.com` or "
-                         "`crier teams install-for --all`.")
-    settings = _settings()
-    done = asyncio.run(install_for(settings, _database(settings), emails or None))
-    out.print(f"Installed for {len(done.installed)}; already installed for "
-              f"{len(done.already)}; failed for {len(done.failed)}.", markup=False)
-    for email in done.already:
-        out.print(f"  {email}: already installed", markup=False)
-    for line in done.failed:
-        out.print(f"  {line}: failed", markup=False)
-    if done.installed or done.already:
-        out.print("Teams now sends Crier the install; those people are reachable once it "
-                  "arrives (see `crier directory list`).", markup=False, soft_wrap=True)
-    if done.failed:
-        raise typer.Exit(1)
-
-
-@teams_app.command("package")
-@friendly
-def teams_package(out_file: Path = typer.Option(..., "--out", help="the zip to write")) -> None:
-    """The app package (manifest and icons) to upload in the Teams admin center."""
-    from bot.teams.package import write
-
-    written = write(_settings(), out_file)
-    out.print(f"Wrote {written}: upload it in the Teams admin center (Manage apps → "
-              "Upload new app), or in Teams (Apps → Manage your apps → Upload an app).",
-              markup=False, soft_wrap=True)
 
 
 def _mount_optional() -> None:
