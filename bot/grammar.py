@@ -12,7 +12,7 @@
 Every command is reachable under ``/crier`` (``/crier announce …``, ``/crier poll …``,
 ``/crier remind …``); ``/announce``, ``/poll`` and ``/remind`` are shortcuts, and a
 platform registers only the shortcuts that are not its own built-in commands
-(``SLACK_SHORTCUTS``: Slack keeps ``/remind`` for itself).
+(``bot.slack.commands.SLACK_SHORTCUTS``: Slack keeps ``/remind`` for itself).
 
 Numbers are read here, once: an announcement id is ASCII digits from 1 to
 ``MAX_ID``; durations, intervals and dates are bounded by ``announcements.timespec``.
@@ -59,16 +59,6 @@ USAGE = {
 }
 ADMIN_USAGE = "/crier audit ID | roles | grant EMAIL ROLE [SCOPE] | revoke EMAIL ROLE [SCOPE]"
 
-#: Slack's own slash commands (Slack Help Center, "Use built-in slash commands"):
-#: an app cannot take these names, so Crier registers no shortcut among them.
-SLACK_BUILT_IN = frozenset({
-    "active", "apps", "archive", "away", "call", "collapse", "dm", "expand", "feed",
-    "feedback", "invite", "invite_people", "join", "kick", "leave", "me", "msg", "mute",
-    "open", "prefs", "remind", "remove", "rename", "search", "shortcuts", "shrug", "star",
-    "status", "topic", "who",
-})
-#: The slash commands Crier's Slack app registers (manifest.yml lists exactly these).
-SLACK_SHORTCUTS = tuple(name for name in USAGE if name not in SLACK_BUILT_IN)
 
 #: Which ``key:`` options and bare flags each command takes.
 OPTIONS = {

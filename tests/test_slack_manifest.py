@@ -9,8 +9,9 @@ from pathlib import Path
 import httpx
 import yaml
 
-from bot.grammar import SLACK_BUILT_IN, SLACK_SHORTCUTS, parse
+from bot.grammar import parse
 from bot.slack.app import COMMANDS
+from bot.slack.commands import SLACK_BUILT_IN, SLACK_SHORTCUTS
 from tests.fakes.slack_api import FakeSlackAPI
 
 ROOT = Path(__file__).resolve().parents[1]
