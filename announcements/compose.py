@@ -44,8 +44,13 @@ def copies(s: Session, rows: list[Claimed], now: datetime) -> dict[int, Outbound
     announcement and purpose (the cache)."""
     out: dict[int, OutboundMessage] = {}
     anns = _announcements(s, rows)
-    persons = _people(s, {r.person_id for r in rows} | {a.author_id for a in anns.values()})
     updates = [r for r in rows if r.action == DeliveryAction.UPDATE]
+    # Recipients are read only for a text with placeholders or an updated copy (its
+    # "Acknowledged" time is in their zone); otherwise a batch reads its authors alone.
+    personal_anns = {i for i, a in anns.items() if personalize.is_personal(a.text)}
+    readers = {r.person_id for r in rows
+               if r.announcement_id in personal_anns or r.action == DeliveryAction.UPDATE}
+    persons = _people(s, readers | {a.author_id for a in anns.values()})
     receipts: dict[tuple[int, int], tuple[datetime, str | None]] = {}
     if updates:
         for a_id, p_id, at, where in s.execute(
@@ -63,7 +68,7 @@ def copies(s: Session, rows: list[Claimed], now: datetime) -> dict[int, Outbound
             continue
         author = persons[ann.author_id].name
         nudge = r.purpose == Purpose.NUDGE
-        personal = personalize.is_personal(ann.text)
+        personal = ann.id in personal_anns
         text = personalize.fill(ann.text, persons[r.person_id]) if personal else None
         if ann.ack and (ann.id, r.person_id) in receipts:
             at, where = receipts[(ann.id, r.person_id)]

@@ -193,7 +193,8 @@ def _refresh_copies(s: Session, ann_id: int, person_id: int, clicked: str | None
     )
     if clicked:
         query = query.where(col(Delivery.message_ref) != clicked)
-    s.execute(query)
+    # No Delivery objects are loaded in this session: nothing to synchronize.
+    s.execute(query.execution_options(synchronize_session=False))
 
 
 def _my_choices(s: Session, ann_id: int, pid: int, options: list[PollOption]) -> list[str]:

@@ -1,20 +1,26 @@
 """Delivery engine benchmark against the fake Slack Web API (over real HTTP).
 
     .venv/bin/python bench/bench_delivery.py                    # N = 10,000 and 100,000
-    .venv/bin/python bench/bench_delivery.py --n 3000 --rate 300 --baseline-seconds 5  # < 1 min
+    .venv/bin/python bench/bench_delivery.py --n 3000 --rate 300 --baseline-seconds 5  # ~2 min
     .venv/bin/python bench/bench_delivery.py --n 100000 --compare-switch-interval 0.0005
 
 For each N, on a fresh SQLite database, with the fake in its own process and the
 engine in a worker process (``bench/worker.py``, the delivery part of ``crier serve``):
 
 - ceiling: the fake's rate limit off. Deliveries per second from the engine's start
-  until every outbox row is recorded (claims, rendering, HTTP, status writes).
-  Meanwhile people click "Got it" (up to 50 a second); the click latency is reported.
+  until every outbox row is recorded (claims, rendering, HTTP, status writes): once
+  with nobody clicking (the engine against the loop, like for like), once while
+  people click "Got it" (up to 50 a second), with the click latency.
 - limited: the fake answers 429 (Retry-After, whole seconds) above ``--rate`` per
   second and injects 429s at random (``--p429``); the engine is configured with the
   same limit. Efficiency = successful sends per second / the limit, over the span from
   the first to the last success; "of open time" leaves out the seconds a Retry-After
   was running (the platform accepts nothing then).
+- storm: the same limit, not adaptive; the fake also answers the first post every
+  ``--storm-every`` seconds with 429 (Retry-After 1 s) and ``--storm-5xx`` of posts
+  with 503, while people click. Efficiency leaves out the seconds a Retry-After ran,
+  over the whole send and over its steady part (until the last row's first try:
+  after it only retries of failed posts are left, each at its own time).
 - control (``--compare-switch-interval S``): the ceiling again, with the worker's GIL
   switch interval set to S, as Crier did before issue 9, to compare clicks under the
   same machine load.
@@ -45,7 +51,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from slack_sdk import WebClient  # noqa: E402
-from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler  # noqa: E402
+from slack_sdk.http_retry.builtin_handlers import (  # noqa: E402
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
 from sqlalchemy import select  # noqa: E402
 from sqlmodel import col  # noqa: E402
 
@@ -92,10 +101,11 @@ def run_worker(db: Database, fake: FakeSlackProcess, ann: int, *extra: str, rate
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
-def ceiling(n: int, workdir: str, *extra: str) -> dict[str, Any]:
-    db, ann, fanout = fresh(n, workdir, f"ceiling{n}{len(extra)}")
+def ceiling(n: int, workdir: str, *extra: str, clicks: bool = True) -> dict[str, Any]:
+    db, ann, fanout = fresh(n, workdir, f"ceiling{n}{len(extra)}{clicks}")
+    probe = ("--ack-probe", str(ann)) if clicks else ()
     with FakeSlackProcess() as fake:
-        w = run_worker(db, fake, ann, "--ack-probe", str(ann), *extra)
+        w = run_worker(db, fake, ann, *probe, *extra)
         seen = fake.stats()
     took = w["finished"] - w["started"]
     assert outbox_counts(db, ann) == {"delivered": n}, outbox_counts(db, ann)
@@ -104,20 +114,34 @@ def ceiling(n: int, workdir: str, *extra: str) -> dict[str, Any]:
             "people": seen["people"], "ack_ms": w.get("ack_ms")}
 
 
-def limited(n: int, workdir: str, rate: float, p429: float) -> dict[str, Any]:
-    db, ann, _ = fresh(n, workdir, f"limited{n}")
-    config = {"limit": [rate, fake_burst(rate)], "chaos": [p429, 0.0, 1]}
+def limited(n: int, workdir: str, rate: float, p429: float, *, p5xx: float = 0.0,
+            every: float = 0.0, clicks: bool = True, extra: tuple[str, ...] = ()
+            ) -> dict[str, Any]:
+    """The engine paced at ``rate`` against a fake that allows ``rate`` (429 above it),
+    answers 429 to ``p429`` of posts at random and to the first post every ``every``
+    seconds, and 503 to ``p5xx`` of them."""
+    db, ann, _ = fresh(n, workdir, f"limited{n}{every}{clicks}")
+    config = {"limit": [rate, fake_burst(rate)], "chaos": [p429, p5xx, 1, every]}
+    probe = ("--ack-probe", str(ann)) if clicks else ()
     with FakeSlackProcess(**config) as fake:
-        w = run_worker(db, fake, ann, "--observe", "--ack-probe", str(ann), rate=rate)
+        w = run_worker(db, fake, ann, "--observe", *probe, *extra, rate=rate)
         seen = fake.stats()
     assert outbox_counts(db, ann) == {"delivered": n}, outbox_counts(db, ann)
     span = seen["last_ok"] - seen["first_ok"]
     paused = paused_within(w["windows"], seen["first_ok"], seen["last_ok"])
     achieved = (seen["ok"] - 1) / span  # successes per second between the first and last
+    # Steady state: up to the last first try, while rows were still waiting their turn
+    # (after it only retries of failed posts are left, each due at its own time).
+    steady = seen["last_first_try"] - seen["first_ok"]
+    steady_open = steady - paused_within(w["windows"], seen["first_ok"], seen["last_first_try"])
     return {"seconds": w["finished"] - w["started"], "per_second": achieved,
             "efficiency": achieved / rate, "open_efficiency": (seen["ok"] - 1) / (
                 rate * max(span - paused, 1e-9)),
+            "steady_open_efficiency": (seen["ok_by_last_first_try"] - 1) / (
+                rate * max(steady_open, 1e-9)),
+            "tail_s": seen["last_ok"] - seen["last_first_try"],
             "paused_s": paused, "rate_limited": seen["rate_limited"],
+            "server_errors": seen["server_errors"],
             "started_inside": w["started_inside"], "arrived_inside": seen["early_requests"],
             "in_flight_at_429": w["in_flight_at_429"], "max_rss_mb": w["max_rss_mb"],
             "duplicates": seen["duplicates"], "people": seen["people"], "ack_ms": w.get("ack_ms")}
@@ -138,11 +162,13 @@ def paused_within(windows: list[list[float]], start: float, end: float) -> float
 
 
 def baseline(n: int, seconds: float, config: dict[str, Any]) -> dict[str, Any]:
-    """A plain loop over chat_postMessage with slack_sdk's RateLimitErrorRetryHandler."""
+    """A plain loop over chat_postMessage with slack_sdk's RateLimitErrorRetryHandler
+    (and its ServerErrorRetryHandler for 5xx)."""
     body = payload(OutboundMessage(text=f"{MARKER}: please read", title="Announcement"))
     with FakeSlackProcess(**config) as fake:
         client = WebClient(token=TOKEN, base_url=fake.url,
-                           retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=100)])
+                           retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=100),
+                                           ServerErrorRetryHandler(max_retry_count=5)])
         sent, started = 0, time.monotonic()
         while sent < n and time.monotonic() - started < seconds:
             client.chat_postMessage(channel=user_id(sent), **body)
@@ -192,10 +218,13 @@ def show(n: int, r: dict[str, Any], rate: float, p429: float) -> None:
     c, lim, b0, b1 = r["ceiling"], r["limited"], r["baseline_off"], r["baseline_on"]
     print(f"\n== N = {n:,} recipients, SQLite ==")
     print(f"fan-out at approval (outbox rows written)   {c['fanout_s']:.2f} s")
+    q = r["ceiling_quiet"]
     print("rate limit off (engine ceiling)")
-    print(f"  Crier: {c['per_second']:,.0f} deliveries/s ({c['seconds']:.1f} s, status "
-          f"writes included) · slack_sdk loop: {b0['per_second']:,.0f}/s · ratio "
-          f"{c['per_second'] / b0['per_second']:.1f}x")
+    print(f"  nobody clicking: Crier {q['per_second']:,.0f} deliveries/s ({q['seconds']:.1f} s,"
+          f" status writes included) · slack_sdk loop: {b0['per_second']:,.0f}/s · ratio "
+          f"{q['per_second'] / b0['per_second']:.2f}x · duplicates {q['duplicates']}")
+    print(f"  people clicking: Crier {c['per_second']:,.0f} deliveries/s ({c['seconds']:.1f} s)"
+          f" · ratio to the loop {c['per_second'] / b0['per_second']:.2f}x")
     print(f"  peak memory (worker RSS) {c['max_rss_mb']:.0f} MB · duplicates {c['duplicates']}"
           f" · people served {c['people']:,}")
     if c.get("ack_ms"):
@@ -221,6 +250,24 @@ def show(n: int, r: dict[str, Any], rate: float, p429: float) -> None:
         a = lim["ack_ms"]
         print(f"  'Got it' clicks during the send: n={a['n']} p50 {a['p50']:.1f} ms · "
               f"p99 {a['p99']:.1f} ms · max {a['max']:.1f} ms")
+    st, b2 = r["storm"], r["baseline_storm"]
+    print(f"storm: limit {rate:g}/s (not adaptive), a 429 (Retry-After 1 s) every "
+          f"{st['every']:g} s, {st['p5xx']:.0%} of posts 503, people clicking; "
+          f"N = {st['n']:,}")
+    print(f"  Crier: {st['open_efficiency']:.1%} of the limit while no Retry-After ran, "
+          f"whole send ({st['steady_open_efficiency']:.1%} until the last first try; the "
+          f"{st['tail_s']:.1f} s after it were retries) · {st['per_second']:,.1f}/s overall, "
+          f"paused {st['paused_s']:.0f} s of {st['seconds']:.0f} s")
+    print(f"  429s {st['rate_limited']} · 503s {st['server_errors']} · requests started "
+          f"inside a Retry-After window {st['started_inside']} · arriving inside one "
+          f"{st['arrived_inside']} · duplicates {st['duplicates']} · people {st['people']:,}")
+    if st.get("ack_ms"):
+        a = st["ack_ms"]
+        print(f"  'Got it' clicks during the send: n={a['n']} p50 {a['p50']:.1f} ms · "
+              f"p99 {a['p99']:.1f} ms · max {a['max']:.1f} ms")
+    print(f"  slack_sdk loop with its retry handler, same fake: {b2['per_second']:,.1f}/s "
+          f"({b2['per_second'] / rate:.1%} of the limit, pauses included), 429s "
+          f"{b2['rate_limited']}")
     if "killed" in r:
         k = r["killed"]
         print(f"kill -9 after ~{k['sent_at_kill']:,} sends ({k['recorded_at_kill']:,} recorded):"
@@ -234,6 +281,11 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=500.0, help="the fake's limit, posts/s")
     parser.add_argument("--p429", type=float, default=0.0002, help="share of random 429s")
     parser.add_argument("--baseline-seconds", type=float, default=20.0)
+    parser.add_argument("--storm-n", type=int, default=50_000,
+                        help="recipients of the storm run (at most --n)")
+    parser.add_argument("--storm-every", type=float, default=2.0,
+                        help="seconds between the storm's 429s")
+    parser.add_argument("--storm-5xx", type=float, default=0.01, help="share of 503s")
     parser.add_argument("--compare-switch-interval", type=float, default=0.0, metavar="S",
                         help="also run the ceiling with the worker's GIL switch interval "
                              "set to S seconds (the set-up before issue 9), as a control")
@@ -243,7 +295,8 @@ def main() -> None:
     results: dict[str, Any] = {"rate": args.rate, "p429": args.p429, "sizes": {}}
     with tempfile.TemporaryDirectory() as workdir:
         for i, n in enumerate(sizes):
-            r: dict[str, Any] = {"ceiling": ceiling(n, workdir)}
+            r: dict[str, Any] = {"ceiling_quiet": ceiling(n, workdir, clicks=False),
+                                 "ceiling": ceiling(n, workdir)}
             if args.compare_switch_interval:
                 r["switch_interval"] = args.compare_switch_interval
                 r["ceiling_switch"] = ceiling(n, workdir, "--switch-interval",
@@ -252,6 +305,13 @@ def main() -> None:
             r["limited"] = limited(n, workdir, args.rate, args.p429)
             r["baseline_on"] = baseline(n, args.baseline_seconds, {
                 "limit": [args.rate, fake_burst(args.rate)], "chaos": [args.p429, 0.0, 1]})
+            storm_n = min(n, args.storm_n)
+            r["storm"] = {"n": storm_n, "every": args.storm_every, "p5xx": args.storm_5xx,
+                          **limited(storm_n, workdir, args.rate, 0.0, p5xx=args.storm_5xx,
+                                    every=args.storm_every)}
+            r["baseline_storm"] = baseline(storm_n, args.baseline_seconds, {
+                "limit": [args.rate, fake_burst(args.rate)],
+                "chaos": [0.0, args.storm_5xx, 1, args.storm_every]})
             if i == 0:
                 r["killed"] = asyncio.run(killed(n, workdir))
             results["sizes"][n] = r

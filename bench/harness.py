@@ -179,6 +179,7 @@ def fake_stats(fake: Any, marker: str = MARKER) -> dict[str, Any]:
     copies = [sum(1 for m in msgs if marker in m.text)
               for msgs in list(fake.conversations.values())]
     ok = [c.at for c in posts if c.error is None]
+    last_first = max(fake.first_tries.values(), default=0.0)
     return {
         "posts": len(posts),
         "ok": len(ok),
@@ -189,6 +190,9 @@ def fake_stats(fake: Any, marker: str = MARKER) -> dict[str, Any]:
         "duplicates": sum(n - 1 for n in copies if n > 1),
         "first_ok": min(ok, default=0.0),
         "last_ok": max(ok, default=0.0),
+        # The last first try: after it only retries are left (the tail of a send).
+        "last_first_try": last_first,
+        "ok_by_last_first_try": sum(1 for t in ok if t <= last_first),
     }
 
 

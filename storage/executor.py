@@ -13,7 +13,9 @@ Rules:
   interactive one is queued or running (for at most ``GIVE_WAY`` seconds, so it is
   never starved), and ``give_way()`` lets the delivery engine hold its next send
   the same way. A click's statements then do not queue for the GIL behind the
-  engine's sending and rendering.
+  engine's sending and rendering. The holds of one event loop add up to at most
+  ``HOLD_SHARE`` of each second, so a steady stream of clicks slows a send by at
+  most that share instead of stopping it.
 - A call whose caller was cancelled before it started is never run.
 - ``shutdown()`` finishes the calls already queued and stops the threads; a later
   call starts them again (a ``Database`` may be disposed and used again).
@@ -27,6 +29,7 @@ import contextvars
 import itertools
 import queue
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,6 +41,8 @@ T = TypeVar("T")
 _LOCAL = threading.local()
 #: The longest background work waits for interactive work to finish.
 GIVE_WAY = 0.05
+#: The most of each second ``give_way`` holds an event loop's background work.
+HOLD_SHARE = 0.25
 
 
 class Priority(IntEnum):
@@ -125,11 +130,20 @@ class DbExecutor:
 
     async def give_way(self, limit: float = GIVE_WAY) -> None:
         """Wait (at most ``limit`` seconds) while interactive calls made from this
-        event loop are pending; return at once when there are none."""
+        event loop are pending; return at once when there are none, or when this
+        second's share of holding (``HOLD_SHARE``) is used up."""
         pending = self._loops.get(asyncio.get_running_loop())
-        if pending is not None and pending.count:
+        if pending is None or not pending.count:
+            return
+        allowed = min(limit, pending.hold_left())
+        if allowed <= 0:
+            return
+        pending.hold()
+        try:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(pending.idle.wait(), limit)
+                await asyncio.wait_for(pending.idle.wait(), allowed)
+        finally:
+            pending.release()
 
     @property
     def threads(self) -> int:
@@ -167,12 +181,17 @@ class DbExecutor:
 
 
 class _Pending:
-    """Interactive calls awaited in one event loop (used only from that loop)."""
+    """Interactive calls awaited in one event loop, and how long background work
+    held back for them this second (used only from that loop)."""
 
     def __init__(self) -> None:
         self.count = 0
         self.idle = asyncio.Event()
         self.idle.set()
+        self._holders = 0
+        self._since = 0.0  # when the current hold began
+        self._window = 0.0  # when this second began
+        self._held = 0.0  # seconds held this second, before the current hold
 
     def add(self) -> None:
         self.count += 1
@@ -182,6 +201,25 @@ class _Pending:
         self.count -= 1
         if not self.count:
             self.idle.set()
+
+    def hold_left(self) -> float:
+        now = time.monotonic()
+        if now - self._window >= 1.0:
+            self._window, self._held = now, 0.0
+            if self._holders:
+                self._since = now
+        running = now - self._since if self._holders else 0.0
+        return HOLD_SHARE - self._held - running
+
+    def hold(self) -> None:
+        if not self._holders:
+            self._since = time.monotonic()
+        self._holders += 1
+
+    def release(self) -> None:
+        self._holders -= 1
+        if not self._holders:
+            self._held += time.monotonic() - self._since
 
 
 def _deliver(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:

@@ -8,7 +8,7 @@ import contextvars
 import threading
 
 from storage.db import Database, Priority
-from storage.executor import DbExecutor, current_priority
+from storage.executor import GIVE_WAY, HOLD_SHARE, DbExecutor, current_priority
 
 WHO: contextvars.ContextVar[str] = contextvars.ContextVar("who", default="nobody")
 
@@ -84,3 +84,31 @@ async def test_dispose_stops_the_threads_and_a_later_call_starts_them_again(
     assert db.executor.threads == 0
     await db.executor.run(db.check)  # a disposed database can still be used
     db.dispose()
+
+
+async def test_the_engine_holds_for_clicks_at_most_its_share_of_each_second() -> None:
+    """A steady stream of clicks slows a send; it never stops it: ``give_way`` holds
+    for a pending click, but for at most ``HOLD_SHARE`` of a second in all."""
+    executor = DbExecutor(1)
+    gate = threading.Event()
+    try:
+        await executor.give_way()  # nothing pending: returns at once
+        click = asyncio.ensure_future(executor.run(gate.wait, 5))  # a click that lasts
+        await asyncio.sleep(0.01)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        held = 0
+        while loop.time() - started < 0.6:
+            before = loop.time()
+            await executor.give_way()
+            if loop.time() - before >= 0.02:
+                held += 1
+        spent = loop.time() - started
+        # Held while its share lasted (one GIVE_WAY at a time), then never again.
+        assert held == round(HOLD_SHARE / GIVE_WAY)
+        assert spent < 0.6 + GIVE_WAY
+        gate.set()
+        await click
+    finally:
+        gate.set()
+        executor.shutdown()

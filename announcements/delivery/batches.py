@@ -168,7 +168,7 @@ class Batches(Sender):
         delay = self.config.db_retry_base
         while True:
             try:
-                return await self._render_in_chunks(need)
+                return await self._db(self._render_rows, need) if need else {}
             except Exception as exc:
                 if not isinstance(exc, DB_ERRORS):  # a bug, not an outage: the engine
                     self._release.update(r.id for r in rows)  # stops and gives them back
@@ -183,15 +183,6 @@ class Batches(Sender):
                             line(exc), delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.config.db_retry_cap)
-
-    async def _render_in_chunks(self, rows: list[Claimed]) -> dict[int, OutboundMessage]:
-        """Render a batch a few rows per database call, so a click waits for one
-        short call at most, never for a whole batch being rendered."""
-        out: dict[int, OutboundMessage] = {}
-        step = self.config.render_chunk
-        for i in range(0, len(rows), step):
-            out.update(await self._db(self._render_rows, rows[i:i + step]))
-        return out
 
     def _render_rows(self, rows: list[Claimed]) -> dict[int, OutboundMessage]:
         """What each row says, through the renderer of its purpose."""

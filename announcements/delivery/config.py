@@ -37,8 +37,6 @@ class EngineConfig:
     progress_interval: float = 5.0
     #: Sends to fewer people finish in seconds and get no live status message.
     progress_min_recipients: int = 100
-    #: Rows rendered per database call (a click waits for at most one such call).
-    render_chunk: int = 25
     #: Seconds between heartbeats; an engine silent for four of them is gone.
     heartbeat_interval: float = 2.0
     #: Overrides of the platforms' own ``limits``, by platform name.

@@ -129,6 +129,22 @@ class SlackPlatform:
     name: str = "slack"
     identifies_by_email: bool = False
     _session: aiohttp.ClientSession | None = None
+    #: Block Kit bodies of recent messages: the engine hands every recipient of an
+    #: announcement the same message, so its body is built once, not per send.
+    _bodies: dict[int, tuple[OutboundMessage, dict[str, Any]]] = field(default_factory=dict)
+
+    def _body(self, message: OutboundMessage) -> dict[str, Any]:
+        known = self._bodies.get(id(message))
+        if known is not None and known[0] is message:
+            return known[1]
+        try:
+            body = payload(message)
+        except BlockKitLimit as exc:
+            raise PermanentError(str(exc)) from exc
+        if len(self._bodies) >= 64:
+            self._bodies.clear()
+        self._bodies[id(message)] = (message, body)
+        return body
 
     async def start(self) -> None:
         """Share one HTTP connection pool between requests (call inside the event loop)."""
@@ -170,20 +186,13 @@ class SlackPlatform:
     async def send(self, address: str, message: OutboundMessage) -> str:
         if not address:
             raise Unreachable("no Slack user id")
-        try:
-            body = payload(message)
-        except BlockKitLimit as exc:
-            raise PermanentError(str(exc)) from exc
         data = await self._call("chat.postMessage", channel=address, unfurl_links=False,
-                                unfurl_media=False, **body)
+                                unfurl_media=False, **self._body(message))
         return make_ref(str(data.get("channel") or address), str(data["ts"]))
 
     async def update(self, address: str, message_ref: str, message: OutboundMessage) -> None:
         channel, ts = parse_ref(message_ref)
-        try:
-            body = payload(message)
-        except BlockKitLimit as exc:
-            raise PermanentError(str(exc)) from exc
+        body = self._body(message)
         try:
             await self._call("chat.update", channel=channel, ts=ts, **body)
         except PermanentError as exc:

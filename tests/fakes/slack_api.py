@@ -3,7 +3,8 @@
 It answers the methods Crier uses under ``/api/<method>``, ``response_url``
 posts under ``/hooks/<name>`` and file uploads under ``/upload/<file_id>``. It
 checks the bot token and Block Kit as Slack does, records every request body
-(form, query or JSON, parsed) and keeps each conversation's messages as a
+(form, query or JSON, parsed; a benchmark's fake, ``keep_bodies=False``, keeps no
+bodies and skips the Block Kit check) and keeps each conversation's messages as a
 person would see them. Failures can be injected: 429 with Retry-After, 5xx,
 Slack error codes once or for a given user (``account_inactive``), and a
 simulated posting limit that answers 429 like Slack.
@@ -125,6 +126,10 @@ class FakeSlackAPI(ThreadedServer):
         self.limit = Limit()
         self.chaos_429 = self.chaos_5xx = 0.0
         self.chaos_retry_after = 1
+        self.chaos_every = 0.0
+        self._next_periodic = 0.0
+        #: When each conversation was first posted to (retries come later).
+        self.first_tries: dict[str, float] = {}
         self.rate_limited = 0
         #: Requests that arrived while a Retry-After this fake gave was still running,
         #: not counting those that were already on their way (``in_flight_grace`` seconds).
@@ -202,9 +207,13 @@ class FakeSlackAPI(ThreadedServer):
         """Answer chat.postMessage with 429 beyond these rates, as Slack does."""
         self.limit = Limit(per_second, per_channel, burst, tokens=float(burst))
 
-    def chaos(self, p429: float = 0.0, p5xx: float = 0.0, retry_after: int = 1) -> None:
-        """Fail this share of chat.postMessage calls at random (seeded)."""
+    def chaos(self, p429: float = 0.0, p5xx: float = 0.0, retry_after: int = 1,
+              every: float = 0.0) -> None:
+        """Fail this share of chat.postMessage calls at random (seeded); with ``every``,
+        also answer the first post after each ``every`` seconds with 429."""
         self.chaos_429, self.chaos_5xx, self.chaos_retry_after = p429, p5xx, retry_after
+        self.chaos_every = every
+        self._next_periodic = time.monotonic() + every
 
     # -- what was sent -------------------------------------------------------------
 
@@ -240,6 +249,7 @@ class FakeSlackAPI(ThreadedServer):
             self.conversations.clear()
             self.hooks.clear()
             self.failures.clear()
+            self.first_tries.clear()
             self.early_requests = self.rate_limited = 0
             self._blocked_since = self._blocked_until = 0.0
 
@@ -283,6 +293,11 @@ class FakeSlackAPI(ThreadedServer):
                 raise SlackError(failure.error, failure.status, failure.retry_after)
         if method != "chat.postMessage":
             return
+        self.first_tries.setdefault(dm(channel), now)
+        if self.chaos_every and now >= self._next_periodic:
+            self._next_periodic = now + self.chaos_every
+            self._note_429(429, self.chaos_retry_after)
+            raise SlackError("ratelimited", 429, self.chaos_retry_after)
         if self.chaos_429 or self.chaos_5xx:
             roll = self._random.random()
             if roll < self.chaos_429:
@@ -350,10 +365,12 @@ class FakeSlackAPI(ThreadedServer):
             raise SlackError("no_text")
         if len(text) > MESSAGE_TEXT:
             raise SlackError("msg_too_long")
+        if not self.keep_bodies:  # a benchmark's fake: answer fast, keep nothing
+            return text, []
         problems = check_blocks(blocks)
         if problems:
             raise SlackError("invalid_blocks", errors=problems)
-        return text, blocks if self.keep_bodies else []
+        return text, blocks
 
     def _conversation(self, params: dict[str, Any]) -> str:
         channel = str(params.get("channel") or "")
