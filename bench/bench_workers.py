@@ -1,13 +1,15 @@
 """Several ``crier worker`` processes sharing one PostgreSQL database.
 
-    .venv/bin/python bench/bench_workers.py                       # 100,000 messages
-    .venv/bin/python bench/bench_workers.py --n 20000 --baseline-seconds 10
+    .venv/bin/python bench/bench_workers.py                       # 100,000 messages, 3 rounds
+    .venv/bin/python bench/bench_workers.py --n 20000 --repeat 1 --baseline-seconds 10
 
 For one worker, then two: a fresh PostgreSQL schema, N people, one approved
 announcement in the outbox, the fake Slack (its own process, no rate limit) and the
 delivery worker processes (``bench/worker.py``) started together. Reported: messages
 per second from the first worker's start to the last one's end, each worker's share,
 duplicates, and the plain slack_sdk loop against the same fake in the same run.
+A shared 2-core machine's speed drifts from minute to minute, so rounds of (one, two,
+loop) are interleaved and each round's ratio is reported with the median.
 Figures go to stdout and ``bench/results/workers.json``.
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import uuid
@@ -71,22 +74,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--n", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="rounds of (one worker, two workers, loop), interleaved")
     parser.add_argument("--baseline-seconds", type=float, default=20.0)
     args = parser.parse_args()
-    one = share(args.pg, args.n, 1)
-    two = share(args.pg, args.n, 2)
-    loop = baseline(args.n, args.baseline_seconds, {})
-    out = {"n": args.n, "one": one, "two": two, "baseline": loop,
-           "two_over_one": two["per_second"] / one["per_second"],
-           "ratio_one": one["per_second"] / loop["per_second"],
-           "ratio_two": two["per_second"] / loop["per_second"]}
-    for r in (one, two):
-        print(f"{r['workers']} worker(s): {args.n} in {r['seconds']:.1f} s "
-              f"({r['per_second']:.0f}/s), sent each {r['sent_each']}, duplicates "
-              f"{r['duplicates']}, people {r['people']}")
-    print(f"slack_sdk loop: {loop['per_second']:.0f}/s ({loop['sent']} in "
-          f"{loop['seconds']:.1f} s); two / one {out['two_over_one']:.2f}; "
-          f"Crier / loop {out['ratio_one']:.2f} (one), {out['ratio_two']:.2f} (two)")
+    rounds = []
+    for i in range(args.repeat):
+        one = share(args.pg, args.n, 1)
+        two = share(args.pg, args.n, 2)
+        loop = baseline(args.n, args.baseline_seconds, {})
+        rounds.append({"one": one, "two": two, "baseline": loop,
+                       "two_over_one": two["per_second"] / one["per_second"]})
+        for r in (one, two):
+            print(f"round {i + 1}: {r['workers']} worker(s): {args.n:,} in {r['seconds']:.1f} s "
+                  f"({r['per_second']:.0f}/s), sent each {r['sent_each']}, duplicates "
+                  f"{r['duplicates']}, people {r['people']:,}")
+        print(f"round {i + 1}: slack_sdk loop {loop['per_second']:.0f}/s; two / one "
+              f"{rounds[-1]['two_over_one']:.2f}", flush=True)
+    med = {key: statistics.median(r[key]["per_second"] for r in rounds)
+           for key in ("one", "two", "baseline")}
+    ratios = [r["two_over_one"] for r in rounds]
+    out = {"n": args.n, "rounds": rounds, "median_per_second": med,
+           "two_over_one": ratios, "median_two_over_one": statistics.median(ratios)}
+    print(f"median of {args.repeat}: one worker {med['one']:.0f}/s, two workers "
+          f"{med['two']:.0f}/s, slack_sdk loop {med['baseline']:.0f}/s; two / one per round "
+          f"{', '.join(f'{x:.2f}' for x in ratios)} (median {out['median_two_over_one']:.2f})")
     results = ROOT / "bench" / "results"
     results.mkdir(exist_ok=True)
     (results / "workers.json").write_text(json.dumps(out, indent=2) + "\n")

@@ -282,7 +282,7 @@ class FakeSlackProcess:
             self._proc.kill()
 
 
-def worker_command(db_url: str, slack_url: str, *, owner: str, concurrency: int = 8,
+def worker_command(db_url: str, slack_url: str, *, owner: str, concurrency: int = 32,
                    lease: float = 120.0, rate: float = 0.0, until_sent: int = 0,
                    extra: tuple[str, ...] = ()) -> list[str]:
     """The command line of one delivery worker process (see ``bench/worker.py``)."""

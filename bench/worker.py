@@ -1,6 +1,6 @@
 """One delivery worker process: the delivery part of ``crier serve``, sending to Slack.
 
-    python -m bench.worker --db URL --slack-url URL [--owner NAME] [--concurrency 8]
+    python -m bench.worker --db URL --slack-url URL [--owner NAME] [--concurrency 32]
         [--lease 120] [--rate 0] [--burst 1] [--ceiling 0] [--until-sent ANN | --until-empty]
         [--observe] [--ack-probe ANN]
 
@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--db", required=True)
     parser.add_argument("--slack-url", required=True)
     parser.add_argument("--owner", default=None)
-    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--batch", type=int, default=200)
     parser.add_argument("--lease", type=float, default=120.0)
     parser.add_argument("--rate", type=float, default=0.0, help="messages/s; 0 = no limit")

@@ -56,7 +56,7 @@ def test_a_bad_number_is_explained():
     ("CRIER_LOG_LEVEL", "LOUD", "e.g. CRIER_LOG_LEVEL=INFO"),
     ("CRIER_LOG_FORMAT", "xml", "e.g. CRIER_LOG_FORMAT=json"),
     ("CRIER_PLATFORM_ORDER", "slack,whatsapp", "names whatsapp"),
-    ("CRIER_DELIVERY_CONCURRENCY", "0", "must be at least 1; e.g. CRIER_DELIVERY_CONCURRENCY=8"),
+    ("CRIER_DELIVERY_CONCURRENCY", "0", "must be at least 1; e.g. CRIER_DELIVERY_CONCURRENCY=32"),
     ("CRIER_DELIVERY_CONCURRENCY", "inf", "is not a number"),
     ("CRIER_DELIVERY_BATCH", "2.5", "is not a whole number; e.g. CRIER_DELIVERY_BATCH=200"),
     ("CRIER_DELIVERY_LEASE", "-1", "e.g. CRIER_DELIVERY_LEASE=120"),

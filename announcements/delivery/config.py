@@ -24,7 +24,9 @@ class EngineConfig:
     backoff_base: float = 2.0
     backoff_cap: float = 300.0
     send_timeout: float = 30.0
-    concurrency: int = 8
+    #: Requests in flight per lane. A platform answers in 100–300 ms, so a lane needs
+    #: rate × latency of them: 32 keep 100–300 messages/s going (docs/delivery.md).
+    concurrency: int = 32
     flush_interval: float = 0.05
     flush_size: int = 100
     #: Senders wait while this many results are not yet written (bounds duplicates).

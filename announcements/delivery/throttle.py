@@ -38,6 +38,8 @@ STEPS = 30
 DECREASE = 0.75
 #: The least rate an adaptive lane falls to (messages per second).
 FLOOR = 1.0
+#: Senders that may wait for a slot at once (the rest queue behind them).
+WATCHERS = 4
 #: Pause after a 429 that named no Retry-After (seconds).
 DEFAULT_RETRY_AFTER = 2.0
 
@@ -61,6 +63,7 @@ class Throttle:
         self.paused_until = 0.0
         self.pauses = 0
         self._calm_since = self._now()  # last 429 or rate change
+        self._gate: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
 
     @property
     def adaptive(self) -> bool:
@@ -113,10 +116,17 @@ class Throttle:
             self._conversation_next[conversation] = now + self.conversation_interval
 
     async def acquire(self, conversation: str | None = None) -> None:
-        """Wait for a slot. Re-checks after every sleep, since a 429 may arrive meanwhile."""
-        while True:
-            wait = self.delay(conversation)
-            if wait <= 0:
-                self.take(conversation)
-                return
-            await asyncio.sleep(wait)
+        """Wait for a slot. At most ``WATCHERS`` senders watch the clock at a time, the
+        others queue (first come, first served): many senders then cost a few wake-ups
+        per slot, not one each. Re-checks after every sleep, since a 429 may arrive
+        meanwhile."""
+        loop = asyncio.get_running_loop()
+        if self._gate is None or self._gate[0] is not loop:  # a semaphore serves one loop
+            self._gate = (loop, asyncio.Semaphore(WATCHERS))
+        async with self._gate[1]:
+            while True:
+                wait = self.delay(conversation)
+                if wait <= 0:
+                    self.take(conversation)
+                    return
+                await asyncio.sleep(wait)
