@@ -10,7 +10,7 @@ engine in a worker process (``bench/worker.py``, the delivery part of ``crier se
 - ceiling: the fake's rate limit off. Deliveries per second from the engine's start
   until every outbox row is recorded (claims, rendering, HTTP, status writes): once
   with nobody clicking (the engine against the loop, like for like), once while
-  people click "Got it" (up to 50 a second), with the click latency.
+  people click "Got it" (``--clicks`` a second, 50 by default), with the click latency.
 - limited: the fake answers 429 (Retry-After, whole seconds) above ``--rate`` per
   second and injects 429s at random (``--p429``); the engine is configured with the
   same limit. Efficiency = successful sends per second / the limit, over the span from
@@ -85,6 +85,8 @@ TOKEN = "xoxb-0000-crier-test"
 
 
 _RUNS = itertools.count()
+#: Seconds between two people's "Got it" clicks during a send (``--clicks``).
+CLICK_EVERY = [0.02]
 
 
 def fresh(n: int, workdir: str, name: str) -> tuple[Database, int, float]:
@@ -108,7 +110,7 @@ def run_worker(db: Database, fake: FakeSlackProcess, ann: int, *extra: str, rate
 
 def ceiling(n: int, workdir: str, *extra: str, clicks: bool = True) -> dict[str, Any]:
     db, ann, fanout = fresh(n, workdir, f"ceiling{n}{len(extra)}{clicks}")
-    probe = ("--ack-probe", str(ann)) if clicks else ()
+    probe = ("--ack-probe", str(ann), "--click-every", str(CLICK_EVERY[0])) if clicks else ()
     with FakeSlackProcess() as fake:
         w = run_worker(db, fake, ann, *probe, *extra)
         seen = fake.stats()
@@ -127,7 +129,7 @@ def limited(n: int, workdir: str, rate: float, p429: float, *, p5xx: float = 0.0
     seconds, and 503 to ``p5xx`` of them."""
     db, ann, _ = fresh(n, workdir, f"limited{n}{every}{clicks}")
     config = {"limit": [rate, fake_burst(rate)], "chaos": [p429, p5xx, 1, every]}
-    probe = ("--ack-probe", str(ann)) if clicks else ()
+    probe = ("--ack-probe", str(ann), "--click-every", str(CLICK_EVERY[0])) if clicks else ()
     with FakeSlackProcess(**config) as fake:
         w = run_worker(db, fake, ann, "--observe", *probe, *extra, rate=rate)
         seen = fake.stats()
@@ -221,7 +223,8 @@ async def killed(n: int, workdir: str) -> dict[str, Any]:
 
 def show(n: int, r: dict[str, Any], rate: float, p429: float) -> None:
     c, lim, b0, b1 = r["ceiling"], r["limited"], r["baseline_off"], r["baseline_on"]
-    print(f"\n== N = {n:,} recipients, SQLite ==")
+    print(f"\n== N = {n:,} recipients, SQLite; people click {1 / CLICK_EVERY[0]:g} a second "
+          f"during the sends marked so ==")
     print(f"fan-out at approval (outbox rows written)   {c['fanout_s']:.2f} s")
     q = r["ceiling_quiet"]
     print("rate limit off (engine ceiling)")
@@ -288,6 +291,8 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=500.0, help="the fake's limit, posts/s")
     parser.add_argument("--p429", type=float, default=0.0002, help="share of random 429s")
     parser.add_argument("--baseline-seconds", type=float, default=20.0)
+    parser.add_argument("--clicks", type=float, default=50.0,
+                        help="people's clicks per second during the sends")
     parser.add_argument("--repeat", type=int, default=3,
                         help="rounds of (loop, engine) for the ceiling with nobody clicking")
     parser.add_argument("--storm-n", type=int, default=50_000,
@@ -301,6 +306,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "delivery.json"))
     args = parser.parse_args()
     sizes = [int(x) for x in args.n.split(",")]
+    CLICK_EVERY[0] = 1 / args.clicks
     results: dict[str, Any] = {"rate": args.rate, "p429": args.p429, "sizes": {}}
     with tempfile.TemporaryDirectory() as workdir:
         for i, n in enumerate(sizes):

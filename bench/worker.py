@@ -135,7 +135,8 @@ async def serve(args: argparse.Namespace) -> dict[str, Any]:
     clicks: list[float] = []
     started = time.monotonic()
     running = asyncio.create_task(engine.run(stop))
-    probing = (asyncio.create_task(probe(Pipeline(crier), engine, args.ack_probe, stop, clicks))
+    probing = (asyncio.create_task(probe(Pipeline(crier), engine, args.ack_probe, stop, clicks,
+                                         every=args.click_every))
                if args.ack_probe else None)
     print("ready", flush=True)
     while not stop.is_set():
@@ -187,6 +188,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--until-empty", action="store_true")
     parser.add_argument("--observe", action="store_true")
     parser.add_argument("--ack-probe", type=int, default=0, metavar="ANN")
+    parser.add_argument("--click-every", type=float, default=0.02,
+                        help="seconds between two people's clicks (--ack-probe)")
     parser.add_argument("--poll", type=float, default=0.05)
     parser.add_argument("--switch-interval", type=float, default=0.0)
     args = parser.parse_args(argv)
