@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import subprocess
 import sys
 import time
@@ -170,6 +171,35 @@ class Observed:
         return total
 
 
+def cpu_seconds(pid: int, children: bool = False) -> float:
+    """User + system CPU a live process has used (``/proc``; 0 where it cannot be read);
+    ``children``: and that of its children which have ended."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    ticks = sum(int(t) for t in fields[11:15 if children else 13])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU used so far by every PostgreSQL process on this machine (server, backends,
+    WAL writer, autovacuum), those that have ended included (the server reaps them):
+    a benchmark reads it before and after."""
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/comm") as f:
+                    if not f.read().startswith("postgres"):
+                        continue
+            except OSError:
+                continue
+            total += cpu_seconds(int(entry), children=True)
+    return total
+
+
 # -- the fake Slack Web API in its own process ---------------------------------------
 
 
@@ -198,21 +228,25 @@ def fake_stats(fake: Any, marker: str = MARKER) -> dict[str, Any]:
 
 def serve_fake(config: dict[str, Any]) -> None:
     """The child's side: one JSON request per stdin line, one JSON answer per stdout line."""
+    from bench.lean_slack import LeanSlack
     from tests.fakes.slack_api import FakeSlackAPI
 
-    fake = FakeSlackAPI(keep_bodies=False).start()
-    _configure(fake, config)
+    lean = bool(config.pop("lean", False))
+    fake: Any = LeanSlack().start() if lean else FakeSlackAPI(keep_bodies=False).start()
+    if not lean:
+        _configure(fake, config)
     print(json.dumps({"port": fake.port}), flush=True)
     for line in sys.stdin:
         op, arg = json.loads(line)
         if op == "stats":
-            answer: Any = fake_stats(fake)
-        elif op == "configure":
+            answer: Any = fake.stats() if lean else fake_stats(fake)
+        elif op == "configure" and not lean:
             _configure(fake, arg)
             answer = True
         elif op == "reset":
             fake.reset()
-            fake.conversations.clear()
+            if not lean:
+                fake.conversations.clear()
             answer = True
         else:
             break
@@ -229,7 +263,8 @@ def _configure(fake: Any, config: dict[str, Any]) -> None:
 
 
 class FakeSlackProcess:
-    """``FakeSlackAPI`` in a child process; ``stats()`` asks it what it saw."""
+    """``FakeSlackAPI`` in a child process; ``stats()`` asks it what it saw.
+    ``lean=True``: ``bench.lean_slack.LeanSlack`` instead (no limit, no chaos)."""
 
     def __init__(self, **config: Any) -> None:
         self.config = config
@@ -264,6 +299,10 @@ class FakeSlackProcess:
 
     def stats(self) -> dict[str, Any]:
         return dict(self._ask("stats"))
+
+    def cpu_seconds(self) -> float:
+        assert self._proc is not None
+        return cpu_seconds(self._proc.pid)
 
     def configure(self, **config: Any) -> None:
         self._ask("configure", config)

@@ -6,7 +6,7 @@
 
 Prints ``ready`` once the engine runs, then works until SIGTERM/SIGINT (or until
 announcement ANN has nothing left to send, or no row at all is open), and prints
-its figures as one JSON line: counters, start/end (``time.monotonic``), peak RSS.
+its figures as one JSON line: counters, start/end (``time.monotonic``), peak RSS, CPU.
 ``--observe`` watches Retry-After from outside the engine (``bench.harness.Observed``);
 ``--ack-probe ANN`` clicks "Got it" up to 50 times a second for people already served
 and reports how long each click took, as a person would wait for it. The harness's own
@@ -149,12 +149,13 @@ async def serve(args: argparse.Namespace) -> dict[str, Any]:
         await probing
     await slack.aclose()
     lane = engine.lanes["slack"]
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     out: dict[str, Any] = {
         "owner": engine.owner, "sent": lane.sent, "failed": lane.failed,
         "rate_limited": lane.rate_limited, "requests": lane.requests,
         "lane_rate": lane.throttle.rate,
         "db_errors": engine.db_errors, "started": started, "finished": finished,
-        "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "max_rss_mb": usage.ru_maxrss / 1024, "cpu_seconds": usage.ru_utime + usage.ru_stime,
     }
     if isinstance(platform, Observed):
         out.update(started_inside=platform.started_inside,

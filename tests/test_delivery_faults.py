@@ -11,13 +11,15 @@ import subprocess
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import create_engine, func, insert, select, update
 
 from announcements.clock import SystemClock
 from announcements.compose import RENDERERS
 from announcements.delivery import DeliveryEngine, EngineConfig
+from announcements.delivery.outbox import Outbox
 from announcements.delivery.throttle import DEFAULT_RETRY_AFTER
 from announcements.ports import ChatPlatform, RateLimits
 from bench.harness import (
@@ -33,7 +35,7 @@ from bench.harness import (
 from bot.settings import Settings
 from bot.slack.platform import SlackPlatform, make_platform
 from storage.db import Database
-from storage.models import Delivery
+from storage.models import Delivery, WorkerHeartbeat
 from tests.fakes.slack_api import FakeSlackAPI, dm
 
 
@@ -291,3 +293,29 @@ async def test_a_heartbeat_the_database_cannot_write_stops_claiming(db, fake):
             conn.exec_driver_sql("ALTER TABLE worker_heartbeat_away RENAME TO worker_heartbeat")
         await until(delivered(db, ann, 20))
     assert copies(fake, 20) == [1] * 20
+
+
+def test_a_claim_takes_over_only_the_rows_of_engines_that_are_gone(db):
+    """Leases of an engine whose heartbeat is stale are taken at once; a live engine's
+    are not, nor those of an engine that started (and leased) after the claim looked
+    at who is alive."""
+    people = populate(db, 30)
+    ann, _ = broadcast(db, people)
+    now = datetime.now(UTC)
+    stale_before = now - timedelta(seconds=8)
+    with db.engine.begin() as conn:
+        conn.execute(insert(WorkerHeartbeat), [
+            {"owner": "gone", "beat_at": now - timedelta(seconds=60), "started_at": now},
+            {"owner": "alive", "beat_at": now, "started_at": now}])
+    ids = sorted(r.id for r in Outbox(db, "x").claim("slack", 30, now, timedelta(minutes=2)))
+    leases = {"gone": (ids[:10], now - timedelta(seconds=30)),
+              "alive": (ids[10:20], now - timedelta(seconds=30)),
+              "newcomer": (ids[20:], now + timedelta(milliseconds=5))}
+    with db.engine.begin() as conn:
+        for owner, (rows, at) in leases.items():
+            conn.execute(update(Delivery.__table__).where(  # type: ignore[attr-defined]
+                Delivery.__table__.c.id.in_(rows))  # type: ignore[attr-defined]
+                .values(lease_owner=owner, updated_at=at))
+    taken = Outbox(db, "me").claim("slack", 30, now, timedelta(minutes=2), stale_before)
+    assert sorted(r.id for r in taken) == ids[:10]
+    assert outbox_counts(db, ann) == {"sending": 30}

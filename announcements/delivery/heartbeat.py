@@ -16,7 +16,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, exists, insert, select, update
+from sqlalchemy import delete, insert, or_, select, true, update
+from sqlalchemy.engine import Connection
 
 from storage.db import Database
 from storage.models import Delivery, WorkerHeartbeat
@@ -48,10 +49,18 @@ def take_over(db: Database, owner: str) -> int:
         return conn.execute(delete(HEARTBEAT).where(HEARTBEAT.c.owner != owner)).rowcount
 
 
-def owner_gone(stale_before: datetime) -> Any:
-    """SQL: the row's lease owner has no heartbeat since ``stale_before``."""
-    return ~exists().where(HEARTBEAT.c.owner == DELIVERY.c.lease_owner,
-                           HEARTBEAT.c.beat_at >= stale_before)
+def live_owners(conn: Connection, stale_before: datetime) -> list[str]:
+    """The engines with a heartbeat since ``stale_before`` (a handful of rows)."""
+    return list(conn.execute(select(HEARTBEAT.c.owner).where(
+        HEARTBEAT.c.beat_at >= stale_before)).scalars())
+
+
+def owner_gone(live: list[str]) -> Any:
+    """SQL: the row's lease owner is none of the ``live`` engines. (A list read once per
+    claim, not a subquery per leased row: with several engines, each claim meets the
+    others' leased rows, hundreds of them.)"""
+    owner = DELIVERY.c.lease_owner
+    return or_(owner.is_(None), owner.not_in(live)) if live else true()
 
 
 def stale_after(interval: float) -> timedelta:

@@ -31,7 +31,7 @@ from sqlalchemy import and_, bindparam, exists, func, insert, or_, select, updat
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
-from announcements.delivery.heartbeat import owner_gone
+from announcements.delivery.heartbeat import live_owners, owner_gone
 from announcements.types import BULK_PURPOSES, DeliveryAction, DeliveryStatus, Purpose, Status
 from storage.db import Database
 from storage.models import Announcement, AuditEvent, Correction, Delivery, Identity
@@ -205,15 +205,18 @@ class Outbox:
         #: Runs with the results, in their transaction (fallback, escalated copies).
         self.after_record: Callable[[Connection, list[Result], datetime], object] | None = None
 
-    def _due(self, platform: str, now: datetime, stale_before: datetime | None
+    def _due(self, platform: str, now: datetime, live: list[str] | None
              ) -> list[tuple[Any, tuple[Any, ...]]]:
         """(condition, order) for each class of due rows, in claiming order."""
         c = DELIVERY.c
         mine = c.platform == platform
         pending = and_(mine, c.status == DeliveryStatus.PENDING.value, c.next_attempt_at <= now)
         lost = c.leased_until < now
-        if stale_before is not None:
-            lost = or_(lost, and_(c.lease_owner != self.owner, owner_gone(stale_before)))
+        if live is not None:
+            # Leased before ``now`` by none of the live engines: its engine is gone (an
+            # engine that started after the live list was read leased its rows later).
+            lost = or_(lost, and_(c.lease_owner != self.owner, c.updated_at <= now,
+                                  owner_gone(live)))
         return [
             (and_(mine, c.status == DeliveryStatus.SENDING.value, lost),
              (c.leased_until, c.id)),
@@ -228,7 +231,8 @@ class Outbox:
         until = now + lease
         found: list[Any] = []
         with self.db.engine.begin() as conn:
-            for condition, order in self._due(platform, now, stale_before):
+            live = None if stale_before is None else live_owners(conn, stale_before)
+            for condition, order in self._due(platform, now, live):
                 room = limit - len(found)
                 if room <= 0:
                     break

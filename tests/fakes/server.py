@@ -29,6 +29,18 @@ class ThreadedServer:
     def on_loop(self) -> None:
         """Runs in the server's loop before it starts (create loop-bound objects here)."""
 
+    async def open(self, sock: socket.socket) -> None:
+        """Serve on ``sock`` (the server's loop): the aiohttp application of ``routes``."""
+        app = web.Application(client_max_size=self.max_body)
+        self.routes(app)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.SockSite(self._runner, sock, backlog=self.backlog).start()
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
     def start(self) -> Self:
         ready = threading.Event()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -40,14 +52,10 @@ class ThreadedServer:
             self._loop = loop
             asyncio.set_event_loop(loop)
             self.on_loop()
-            app = web.Application(client_max_size=self.max_body)
-            self.routes(app)
-            self._runner = web.AppRunner(app, access_log=None)
-            loop.run_until_complete(self._runner.setup())
-            loop.run_until_complete(web.SockSite(self._runner, sock, backlog=self.backlog).start())
+            loop.run_until_complete(self.open(sock))
             ready.set()
             loop.run_forever()
-            loop.run_until_complete(self._runner.cleanup())
+            loop.run_until_complete(self.close())
             loop.close()
 
         self._thread = threading.Thread(target=serve, name=self.label, daemon=True)
