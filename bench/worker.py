@@ -183,7 +183,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--burst", type=int, default=1)
     parser.add_argument("--ceiling", type=float, default=0.0,
                         help="above --rate: adaptive pacing up to this rate")
-    parser.add_argument("--backoff", type=float, default=2.0)
+    parser.add_argument("--backoff", type=float, default=EngineConfig().backoff_base,
+                        help="first wait after a 5xx (doubles per attempt)")
     parser.add_argument("--progress-interval", type=float, default=5.0)
     parser.add_argument("--until-sent", type=int, default=0, metavar="ANN")
     parser.add_argument("--until-empty", action="store_true")

@@ -20,8 +20,10 @@ __all__ = ["ENV", "RATE_PREFIX", "CeilingBelowRate", "EngineConfig", "config_fro
 class EngineConfig:
     batch_size: int = 200
     lease: timedelta = timedelta(seconds=120)
-    max_attempts: int = 6
-    backoff_base: float = 2.0
+    #: A 5xx is usually one bad answer: the first retry comes in 0.5-1 s, and doubling
+    #: waits (1, 2, 4, 8, 16, 32 s at most) give up about a minute after the first try.
+    max_attempts: int = 7
+    backoff_base: float = 1.0
     backoff_cap: float = 300.0
     send_timeout: float = 30.0
     #: Requests in flight per lane. A platform answers in 100–300 ms, so a lane needs
