@@ -46,7 +46,17 @@ def _flags(ann: Announcement) -> str:
         flags.append(f"nudges non-readers every {ann.nudge_every}")
     if ann.every:
         flags.append(f"repeats every {ann.every}")
+    if ann.escalate_after:
+        flags.append(f"escalates to people's next platform after {span(ann.escalate_after)}")
     return ", ".join(flags)
+
+
+def span(seconds: int) -> str:
+    """A duration as ``escalate:`` takes it: ``30m``, ``4h``, ``1d 12h``."""
+    days, rest = divmod(seconds, 86_400)
+    hours, rest = divmod(rest, 3_600)
+    parts = [f"{n}{unit}" for n, unit in ((days, "d"), (hours, "h"), (rest // 60, "m")) if n]
+    return " ".join(parts) or f"{seconds}s"
 
 
 def _body(ann: Announcement, options: list[PollOption], text: str | None = None) -> str:

@@ -54,15 +54,15 @@ TOKEN = "xoxb-0000-crier-test"
 
 
 def left_to_send(db: Database, ann_id: int) -> bool:
-    """Is any row of the announcement still open? (One index probe, not a count: the
-    harness polls it every ``--poll`` seconds and must not slow the engine it measures.)"""
+    """Is any row of the announcement still open? (Two index probes from the newest end,
+    as the engine's own ``open_row``, not a count: the harness polls it every ``--poll``
+    seconds and must not slow the engine it measures.)"""
     with db.session() as s:
-        return s.execute(select(col(Delivery.id)).where(
+        return any(s.execute(select(col(Delivery.action)).where(
             col(Delivery.announcement_id) == ann_id,
             col(Delivery.purpose) == Purpose.ANNOUNCEMENT.value,
-            col(Delivery.status).in_([DeliveryStatus.PENDING.value,
-                                 DeliveryStatus.SENDING.value])).limit(1)
-        ).first() is not None
+            col(Delivery.status) == status).order_by(col(Delivery.action).desc()).limit(1)
+        ).first() is not None for status in (DeliveryStatus.PENDING, DeliveryStatus.SENDING))
 
 
 def message_ref(db: Database, ann_id: int, slack_user: str) -> str | None:

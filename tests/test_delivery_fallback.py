@@ -6,20 +6,23 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 
 from announcements import views
-from announcements.clock import SystemClock
+from announcements.clock import ManualClock, SystemClock
 from announcements.compose import RENDERERS
 from announcements.delivery import DeliveryEngine, fallback, progress
 from announcements.delivery.outbox import Channels
+from announcements.domain import Domain, DomainConfig
+from announcements.lifecycle import Crier
 from announcements.ports import RateLimits
-from announcements.types import Person
+from announcements.types import DraftRequest, Kind, Person
 from bench.harness import MARKER, broadcast, populate, user_id
 from bot.settings import Settings
 from bot.slack.platform import make_platform as slack_platform
 from bot.telegram import make_platform as telegram_platform
-from storage.models import Delivery, Identity
+from storage.models import Announcement, Delivery, Identity
+from tests.factories import APPROVER, COMMS, company, seed
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.fakes.telegram_world import settings_for
@@ -75,3 +78,45 @@ async def test_unreachable_on_slack_reached_on_telegram_and_nobody_looped(db):
     # Person 3 ran out of platforms: one unreachable row, on the last one tried.
     assert [(pl, st) for pid, pl, st in rows if pid == people[3]] == [
         ("slack", "cancelled"), ("telegram", "unreachable")]
+
+
+async def test_an_approval_request_falls_back_and_the_approver_decides_on_telegram(db):
+    """The only approver deactivated in Slack still gets the approval request, on
+    Telegram, with its buttons; approving there brings the author the outcome."""
+    clock = ManualClock(datetime.now(UTC))
+    seed(db, clock, [COMMS, APPROVER] + company(engineers=0, sales=3, inactive_engineers=0)[4:],
+         identities={COMMS.email: {"slack": "U0COMMS"},
+                     APPROVER.email: {"slack": "U0AVERY", "telegram": "7100"},
+                     **{f"sales{i}@example.com": {"slack": f"U0SALES{i}"} for i in (1, 2, 3)}})
+    crier = Crier(Domain(db, clock, DomainConfig(channels=BOTH)))
+    author, approver = crier.person(COMMS.email), crier.person(APPROVER.email)
+    assert author is not None and approver is not None
+    crier.draft(author, DraftRequest(Kind.MESSAGE, "Quarterly numbers are out", audience="Sales"))
+    with db.session() as s:
+        ann = s.execute(select(func.max(Announcement.id))).scalar_one()
+    crier.submit(author, ann)
+    with FakeSlackAPI() as slack_api, FakeTelegramAPI() as tg_api:
+        slack_api.make_unreachable("U0AVERY")
+        slack = slack_platform(Settings(slack_bot_token=slack_api.token,
+                                        slack_signing_secret="x", slack_api_url=slack_api.url))
+        telegram = telegram_platform(settings_for(tg_api, db))
+        for p in (slack, telegram):
+            p.limits = RateLimits(0, 0)
+            await p.start()
+        engine = DeliveryEngine(db, RENDERERS, {"slack": slack, "telegram": telegram}, clock,
+                                channels=BOTH)
+        await engine.drain()
+        [request] = tg_api.chat(7100)
+        assert ("Approve", f"approve:{ann}") in request.buttons, request.buttons
+        crier.approve(approver, ann)
+        await engine.drain()
+        for p in (slack, telegram):
+            await p.stop()
+        told = [m.visible for m in slack_api.messages("U0COMMS")]
+        got = [len(slack_api.messages(f"U0SALES{i}")) for i in (1, 2, 3)]
+    assert any("approved" in t.lower() for t in told), told
+    assert got == [1, 1, 1]
+    with db.session() as s:
+        rows = s.execute(select(Delivery.platform, Delivery.status).where(
+            Delivery.announcement_id == ann, Delivery.purpose == "approval")).tuples().all()
+    assert sorted(rows) == [("slack", "cancelled"), ("telegram", "delivered")]

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
+from bot.slack.modal import ESCALATE_NEEDS
 from storage.models import Announcement
 from tests.fakes.slack_events import AVERY, CASEY, ENG, form_values
 
@@ -140,3 +141,28 @@ async def test_the_form_has_a_category_and_refuses_a_forged_one_under_it(slack):
     await slack.submit(CASEY, view, form_values(message="Quiz night", audience=["Sales"],
                                                 category="social"))
     assert "Category: social" in slack.shown("r1").text
+
+
+async def test_the_form_escalates_an_urgent_confirmed_announcement_and_says_so(slack):
+    view = await open_form(slack)
+    escalate = next(b for b in view["blocks"] if b["block_id"] == "escalate")
+    assert [o["value"] for o in escalate["element"]["options"]] == [
+        "15m", "30m", "1h", "4h", "1d"]
+
+    response = await slack.submit(CASEY, view, form_values(
+        message="Fire drill at 3", audience=["Engineering"], options=["ack"], escalate="30m"))
+    assert response.json()["errors"] == {"escalate": ESCALATE_NEEDS}
+    response = await slack.submit(CASEY, view, form_values(
+        message="Fire drill at 3", audience=["Engineering"], options=["ack", "urgent"],
+        escalate="soon"))
+    assert response.json()["errors"] == {"escalate": "Pick one of the times in the list."}
+    assert drafts(slack) == 0
+
+    response = await slack.submit(CASEY, view, form_values(
+        message="Fire drill at 3", audience=["Engineering"], options=["ack", "urgent"],
+        escalate="30m"))
+    assert response.content in (b"", b"{}")
+    text = slack.shown("r1").text
+    assert "escalates to people's next platform after 30m" in text
+    with slack.runtime.db.session() as s:
+        assert s.execute(select(Announcement.escalate_after)).scalar_one() == 1800

@@ -34,6 +34,9 @@ from storage.db import Database, Priority
 
 log = logging.getLogger("crier.delivery")
 DB_ERRORS = (OperationalError, DBAPIError)
+#: How often a lane's claims also look for lost rows (expired leases, dead engines):
+#: a dead engine's rows come back within its staleness (8 s) plus this.
+LOST_EVERY = timedelta(seconds=1)
 T = TypeVar("T")
 #: What the rows of one purpose say, read in the engine's session at ``now``;
 #: a row left out is not sent (its announcement was cancelled, its request decided).
@@ -74,6 +77,7 @@ class Batches(Sender):
         self._flush_lock: asyncio.Lock | None = None
         self._flush_now: asyncio.Event | None = None
         self._held: dict[int, datetime] = {}  # row id -> lease deadline
+        self._lost_at: dict[str, datetime] = {}  # platform -> when claims last looked
         self._touched: set[int] = set()
         self._announced: set[int] = set()
         self._release: set[int] = set()
@@ -143,8 +147,12 @@ class Batches(Sender):
         if (self._beat_at is None or now - self._beat_at >= every) and not await self._beat():
             return []
         stale = now - heartbeat.stale_after(self.config.heartbeat_interval)
+        looked = self._lost_at.get(platform)
+        lost_too = looked is None or now - looked >= LOST_EVERY or now < looked
         rows = await self._db(self.outbox.claim, platform, self._claim_size(lane),
-                              now, self.config.lease, stale)
+                              now, self.config.lease, stale, lost_too)
+        if lost_too:
+            self._lost_at[platform] = now
         for r in rows:
             if r.leased_until is not None:
                 self._held[r.id] = r.leased_until

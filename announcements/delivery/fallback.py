@@ -2,11 +2,13 @@
 message on their next platform.
 
 Rules:
-- A copy of an announcement or nudge that ends ``unreachable`` (blocked the bot,
-  deactivated, not installed) is replaced, in the transaction that records it,
-  by a new row on the person's next linked platform after it in
-  ``CRIER_PLATFORM_ORDER``; the unreachable row becomes ``cancelled`` and says
-  where the message went instead, so every count sees the person once.
+- A message that ends ``unreachable`` (blocked the bot, deactivated, not
+  installed) is replaced, in the transaction that records it, by a new row on
+  the person's next linked platform after it in ``CRIER_PLATFORM_ORDER``; the
+  unreachable row becomes ``cancelled`` and says where the message went
+  instead, so every count sees the person once. This holds for every message
+  (copies, nudges, approval requests and their outcomes, edit requests) except
+  the author's live status message, which is only ever a convenience.
 - Only platforms after the failed one are tried, and a (announcement, person,
   platform, purpose) row exists once: a person unreachable everywhere ends with
   one ``unreachable`` row, never a loop.
@@ -23,7 +25,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Session, col
 
 from announcements.delivery.outbox import DELIVERY, Channels, Result, first_reachable
-from announcements.types import DeliveryAction, DeliveryStatus, Purpose
+from announcements.types import BULK_PURPOSES, DeliveryAction, DeliveryStatus, Purpose
 from storage.models import Delivery
 
 #: How a replaced row's ``error`` starts: "unreachable on slack, sent on telegram: ...".
@@ -38,7 +40,7 @@ def fall_back(channels: Channels, conn: Connection, results: list[Result], now: 
     for r in results:
         row = r.row
         if (r.status != DeliveryStatus.UNREACHABLE or row.action != DeliveryAction.SEND
-                or row.platform not in order):
+                or row.platform not in order or row.purpose == Purpose.PROGRESS):
             continue
         later = order[order.index(row.platform) + 1:]
         rest = Channels(enabled=later, order=later, by_email=channels.by_email)
@@ -60,7 +62,8 @@ def fall_back(channels: Channels, conn: Connection, results: list[Result], now: 
             continue
         conn.execute(insert(DELIVERY).values(
             announcement_id=row.announcement_id, person_id=row.person_id, platform=hit[0],
-            purpose=row.purpose, action=DeliveryAction.SEND.value, priority=1,
+            purpose=row.purpose, action=DeliveryAction.SEND.value,
+            priority=1 if row.purpose in BULK_PURPOSES else 0,
             address=hit[1], status=DeliveryStatus.PENDING.value, attempts=0,
             next_attempt_at=now, created_at=now, updated_at=now))
         written += 1

@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
@@ -205,7 +205,7 @@ class Outbox:
         #: Runs with the results, in their transaction (fallback, escalated copies).
         self.after_record: Callable[[Connection, list[Result], datetime], object] | None = None
 
-    def _due(self, platform: str, now: datetime, live: list[str] | None
+    def _due(self, platform: str, now: datetime, live: list[str] | None, lost_too: bool
              ) -> list[tuple[Any, tuple[Any, ...]]]:
         """(condition, order) for each class of due rows, in claiming order."""
         c = DELIVERY.c
@@ -217,22 +217,26 @@ class Outbox:
             # engine that started after the live list was read leased its rows later).
             lost = or_(lost, and_(c.lease_owner != self.owner, c.updated_at <= now,
                                   owner_gone(live)))
-        return [
-            (and_(mine, c.status == DeliveryStatus.SENDING.value, lost),
-             (c.leased_until, c.id)),
+        due = [
             (and_(pending, c.priority == 0), (c.next_attempt_at, c.id)),
             (and_(pending, c.priority == 1), (c.next_attempt_at, c.id)),
         ]
+        if lost_too:
+            due.insert(0, (and_(mine, c.status == DeliveryStatus.SENDING.value, lost),
+                           (c.leased_until, c.id)))
+        return due
 
     def claim(self, platform: str, limit: int, now: datetime, lease: timedelta,
-              stale_before: datetime | None = None) -> list[Claimed]:
+              stale_before: datetime | None = None, lost_too: bool = True) -> list[Claimed]:
         """Lease up to ``limit`` due rows; rows of engines without a heartbeat since
-        ``stale_before`` count as lost."""
+        ``stale_before`` count as lost. ``lost_too=False`` looks for pending rows only:
+        finding lost rows walks every ``sending`` index entry, the dead ones of rows
+        already sent included, so an engine looks for them about once a second."""
         until = now + lease
         found: list[Any] = []
         with self.db.engine.begin() as conn:
             live = None if stale_before is None else live_owners(conn, stale_before)
-            for condition, order in self._due(platform, now, live):
+            for condition, order in self._due(platform, now, live, lost_too):
                 room = limit - len(found)
                 if room <= 0:
                     break
@@ -314,8 +318,9 @@ class Outbox:
             conn.execute(write, params)
             if bulk:
                 self._follow_up(conn, bulk, now)
-                if self.after_record is not None:
-                    self.after_record(conn, bulk, now)
+            if self.after_record is not None:
+                self.after_record(conn, list(results), now)
+            if bulk:
                 self._finish(conn, touched, now)
         return touched
 
@@ -351,13 +356,8 @@ class Outbox:
 
     def _finish(self, conn: Connection, ids: Iterable[int] | None, now: datetime) -> list[int]:
         """``sending`` -> ``sent`` for announcements with no bulk row left open."""
-        still_open = exists().where(
-            DELIVERY.c.announcement_id == ANNOUNCEMENT.c.id,
-            DELIVERY.c.purpose == Purpose.ANNOUNCEMENT.value,
-            DELIVERY.c.status.in_(OPEN),
-        )
         stmt = update(ANNOUNCEMENT).where(ANNOUNCEMENT.c.status == Status.SENDING.value,
-                                          ~still_open)
+                                          *[open_row(status).is_(None) for status in OPEN])
         if ids is not None:
             stmt = stmt.where(ANNOUNCEMENT.c.id.in_(sorted(ids)))
         done = list(conn.execute(
@@ -399,6 +399,20 @@ class Outbox:
                 .values(leased_until=until)
                 .returning(DELIVERY.c.id)
             ).scalars())
+
+
+def open_row(status: str) -> Any:
+    """SQL: one bulk row of the announcement being updated in ``status``, or NULL.
+
+    Probed from the newest end: during a send the oldest index entries of ``pending``
+    and ``sending`` belong to rows already sent (dead versions until a vacuum), so an
+    ``EXISTS ... status IN (...)`` walked all of them, growing with the send
+    (measured: 13 ms at 60,000 of 100,000 sent on PostgreSQL; this probe 0.1 ms).
+    A scalar subquery keeps its ORDER BY; an EXISTS would lose it."""
+    c = DELIVERY.c
+    return (select(c.action).where(c.announcement_id == ANNOUNCEMENT.c.id,
+                               c.purpose == Purpose.ANNOUNCEMENT.value, c.status == status)
+            .order_by(c.action.desc()).limit(1).scalar_subquery())
 
 
 def audit_events(conn: Connection, now: datetime, action: str, ids: Iterable[int]) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 from announcements.categories import Categories
 from announcements.errors import CrierError
 from announcements.limits import MAX_CATEGORY_CHARS, MAX_REASON_CHARS
-from announcements.timespec import Every, When, parse_every, parse_when, zone
+from announcements.timespec import Every, When, parse_duration, parse_every, parse_when, zone
 from announcements.types import DraftRequest, Kind, OutboundMessage, Refusal
 from bot.slack.blocks import escape, message_blocks, mrkdwn, plain
 
@@ -32,12 +32,16 @@ TITLE_CHARS = 150
 #: The form's block for each ``DraftRequest`` field a refusal may name.
 FIELD_BLOCKS = {"text": "message", "audience": "audience", "at": "schedule",
                 "nudge": "nudge", "ack": "options", "urgent": "options",
-                "category": "category"}
+                "category": "category", "escalate": "escalate"}
 PICK_A_TIME = "Pick a date and time with the picker."
 
 NUDGES = (("24h", "Every day"), ("2d", "Every 2 days"), ("3d", "Every 3 days"),
           ("7d", "Every week"))
+ESCALATIONS = (("15m", "After 15 minutes"), ("30m", "After 30 minutes"),
+               ("1h", "After 1 hour"), ("4h", "After 4 hours"), ("1d", "After 1 day"))
 ACK_LABEL = "Ask recipients to confirm with *Got it*"
+ESCALATE_NEEDS = ("Escalation is for urgent announcements that ask for a confirmation, so "
+                  "also tick “Ask recipients to confirm” and “Urgent”.")
 
 
 def metadata(data: dict[str, Any]) -> str:
@@ -115,6 +119,12 @@ def draft_view(departments: list[str], locations: list[str],
         _input("nudge", "Remind people who have not confirmed",
                {"type": "static_select", "placeholder": plain("Don't remind"),
                 "options": nudges}, optional=True),
+        _input("escalate", "Escalate to their other platform",
+               {"type": "static_select", "placeholder": plain("Don't escalate"),
+                "options": [_option(text, value) for value, text in ESCALATIONS]},
+               optional=True,
+               hint="Urgent and confirmed only: people who have not confirmed by then also "
+                    "get it on their next linked platform (e.g. Telegram)."),
     ]
     return {
         "type": "modal",
@@ -162,6 +172,13 @@ def parse_draft(view: dict[str, Any], timezone: str) -> tuple[DraftRequest | Non
     if nudge is not None and "ack" not in flags:
         errors["nudge"] = ("Reminders go to people who have not confirmed, so also tick "
                            "“Ask recipients to confirm”.")
+    escalate_raw = str((_value(values, "escalate").get("selected_option") or {}).get("value")
+                       or "")
+    escalate = parse_duration(escalate_raw) if escalate_raw else None
+    if escalate_raw and escalate is None:
+        errors["escalate"] = "Pick one of the times in the list."
+    elif escalate is not None and not {"ack", "urgent"} <= flags:
+        errors["escalate"] = ESCALATE_NEEDS
     at: When | None = None
     try:
         at = _picked_time(_value(values, "schedule").get("selected_date_time"), timezone)
@@ -172,7 +189,7 @@ def parse_draft(view: dict[str, Any], timezone: str) -> tuple[DraftRequest | Non
         return None, errors
     text = f"*{title}*\n{message}" if title else message
     return DraftRequest(Kind.MESSAGE, text, audience=audience, at=at, nudge=nudge,
-                        ack="ack" in flags, urgent="urgent" in flags,
+                        ack="ack" in flags, urgent="urgent" in flags, escalate=escalate,
                         category=category[:MAX_CATEGORY_CHARS + 1] or None), {}
 
 

@@ -203,7 +203,7 @@ def form_values(**fields: Any) -> dict[str, Any]:
                      "selected_options": [{"value": v} for v in value]}
         elif block == "schedule":
             state = {"type": "datetimepicker", "selected_date_time": value}
-        elif block in ("nudge", "category"):
+        elif block in ("nudge", "category", "escalate"):
             state = {"type": "static_select", "selected_option": {"value": value}}
         else:
             state = {"type": "plain_text_input", "value": value}
