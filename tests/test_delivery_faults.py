@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import create_engine, func, insert, select, update
 
-from announcements.clock import SystemClock
+from announcements.clock import ManualClock, SystemClock
 from announcements.compose import RENDERERS
 from announcements.delivery import DeliveryEngine, EngineConfig
 from announcements.delivery.outbox import Outbox
@@ -319,3 +319,19 @@ def test_a_claim_takes_over_only_the_rows_of_engines_that_are_gone(db):
     taken = Outbox(db, "me").claim("slack", 30, now, timedelta(minutes=2), stale_before)
     assert sorted(r.id for r in taken) == ids[:10]
     assert outbox_counts(db, ann) == {"sending": 30}
+
+
+async def test_a_successor_takes_over_more_than_one_batch_of_a_dead_engines_rows(db, fake):
+    """A dead engine held more rows than one claim takes: the successor keeps looking
+    for lost rows while it finds them, instead of once a second, and sends them all
+    even on a clock that stands still."""
+    people = populate(db, 450)
+    ann, _ = broadcast(db, people)
+    now = datetime.now(UTC)
+    assert len(Outbox(db, "dead").claim("slack", 450, now, timedelta(minutes=2))) == 450
+    later = ManualClock(now + timedelta(minutes=3))  # the dead engine's leases ran out
+    engine = DeliveryEngine(db, RENDERERS, {"slack": slack(fake)}, later,
+                            EngineConfig(batch_size=200), owner="successor")
+    await engine.drain()
+    assert outbox_counts(db, ann) == {"delivered": 450}
+    assert copies(fake, 450) == [1] * 450

@@ -151,7 +151,9 @@ class Batches(Sender):
         lost_too = looked is None or now - looked >= LOST_EVERY or now < looked
         rows = await self._db(self.outbox.claim, platform, self._claim_size(lane),
                               now, self.config.lease, stale, lost_too)
-        if lost_too:
+        if lost_too and any(r.lost for r in rows):
+            self._lost_at.pop(platform, None)  # more may be waiting: look again next time
+        elif lost_too:
             self._lost_at[platform] = now
         for r in rows:
             if r.leased_until is not None:

@@ -175,6 +175,8 @@ class Claimed:
     leased_until: datetime | None = None
     #: The announcement as it was when the row was claimed (bulk purposes only).
     version: Version | None = None
+    #: Taken over from an engine that is gone (or whose lease ran out).
+    lost: bool = False
 
 
 @dataclass
@@ -234,9 +236,10 @@ class Outbox:
         already sent included, so an engine looks for them about once a second."""
         until = now + lease
         found: list[Any] = []
+        lost: set[int] = set()
         with self.db.engine.begin() as conn:
             live = None if stale_before is None else live_owners(conn, stale_before)
-            for condition, order in self._due(platform, now, live, lost_too):
+            for i, (condition, order) in enumerate(self._due(platform, now, live, lost_too)):
                 room = limit - len(found)
                 if room <= 0:
                     break
@@ -251,6 +254,8 @@ class Outbox:
                             updated_at=now)
                     .returning(*_RETURNED)
                 ).all()
+                if lost_too and i == 0:
+                    lost = {r.id for r in found}
             bulk = {r.announcement_id for r in found if r.purpose in BULK}
             versions: dict[int, Version] = {}
             if bulk:
@@ -265,7 +270,8 @@ class Outbox:
                 versions = self.versions(conn, bulk)
         rows = [Claimed(r.id, r.announcement_id, r.person_id, r.platform, r.purpose, r.address,
                         r.attempts, r.message_ref, r.action, leased_until=until,
-                        version=versions.get(r.announcement_id) if r.purpose in BULK else None)
+                        version=versions.get(r.announcement_id) if r.purpose in BULK else None,
+                        lost=r.id in lost)
                 for r in found]
         rows.sort(key=lambda r: r.id)
         return rows
