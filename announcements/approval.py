@@ -24,7 +24,7 @@ from sqlmodel import Session, col
 
 from announcements import audit, queries, render
 from announcements.audience import Resolved, resolve
-from announcements.delivery.outbox import enqueue
+from announcements.delivery.fanout import enqueue
 from announcements.domain import Domain
 from announcements.errors import CrierError, NotAllowed
 from announcements.events import Approved

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from announcements.categories import DEFAULT_OPTIONAL_DAILY_CAP, Categories
 from announcements.clock import Clock, SystemClock
-from announcements.delivery.outbox import Channels
+from announcements.delivery.fanout import Channels
 from announcements.events import EventBus
 from announcements.quiet import QuietHours
 from storage.db import Database

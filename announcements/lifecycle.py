@@ -23,7 +23,7 @@ from announcements import views
 from announcements.approval import Approval
 from announcements.clock import Clock
 from announcements.delivery.corrections import Corrections
-from announcements.delivery.outbox import Channels
+from announcements.delivery.fanout import Channels
 from announcements.domain import Domain
 from announcements.drafting import Drafting
 from announcements.errors import CrierError

@@ -24,7 +24,7 @@ from sqlalchemy import func, select, update
 from sqlmodel import Session, col
 
 from announcements.categories import DEFAULT_FOR_KIND
-from announcements.delivery.outbox import enqueue
+from announcements.delivery.fanout import enqueue
 from announcements.domain import DomainConfig
 from announcements.timespec import zone
 from announcements.timing import due_times

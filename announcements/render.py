@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from announcements.figures import percent
+from announcements.schedules import duration_text
 from announcements.timespec import zone
 from announcements.types import (
     Action,
@@ -47,16 +48,9 @@ def _flags(ann: Announcement) -> str:
     if ann.every:
         flags.append(f"repeats every {ann.every}")
     if ann.escalate_after:
-        flags.append(f"escalates to people's next platform after {span(ann.escalate_after)}")
+        after = duration_text(timedelta(seconds=ann.escalate_after))
+        flags.append(f"escalates to people's next platform after {after}")
     return ", ".join(flags)
-
-
-def span(seconds: int) -> str:
-    """A duration as ``escalate:`` takes it: ``30m``, ``4h``, ``1d 12h``."""
-    days, rest = divmod(seconds, 86_400)
-    hours, rest = divmod(rest, 3_600)
-    parts = [f"{n}{unit}" for n, unit in ((days, "d"), (hours, "h"), (rest // 60, "m")) if n]
-    return " ".join(parts) or f"{seconds}s"
 
 
 def _body(ann: Announcement, options: list[PollOption], text: str | None = None) -> str:

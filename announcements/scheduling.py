@@ -36,7 +36,7 @@ from sqlmodel import Session, col
 
 from announcements import audit, retention
 from announcements.audience import resolve
-from announcements.delivery.outbox import enqueue
+from announcements.delivery.fanout import enqueue
 from announcements.domain import Domain
 from announcements.errors import CrierError
 from announcements.events import Approved

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sqlalchemy import insert  # noqa: E402
 
 from announcements.audience import resolve  # noqa: E402
-from announcements.delivery.outbox import Channels, enqueue  # noqa: E402
+from announcements.delivery.fanout import Channels, enqueue  # noqa: E402
 from announcements.types import Purpose  # noqa: E402
 from storage.db import Database  # noqa: E402
 from storage.models import Announcement, Person  # noqa: E402

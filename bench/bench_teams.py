@@ -35,7 +35,7 @@ from sqlalchemy import insert  # noqa: E402
 from announcements.clock import SystemClock  # noqa: E402
 from announcements.compose import RENDERERS  # noqa: E402
 from announcements.delivery import DeliveryEngine, EngineConfig  # noqa: E402
-from announcements.delivery.outbox import Channels  # noqa: E402
+from announcements.delivery.fanout import Channels  # noqa: E402
 from bench.harness import broadcast, outbox_counts  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from bot.teams.platform import ConversationRef, make_platform  # noqa: E402

@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 from sqlalchemy import func, insert, select
 from sqlmodel import col
 
-from announcements.delivery.outbox import Channels, enqueue
+from announcements.delivery.fanout import Channels, enqueue
 from announcements.ports import Attachment, RateLimited, RateLimits
 from announcements.types import DeliveryStatus, OutboundMessage, Purpose, Status
 from storage.db import Database

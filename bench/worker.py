@@ -33,16 +33,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import select  # noqa: E402
+from sqlalchemy import or_, select  # noqa: E402
 from sqlmodel import col  # noqa: E402
 
 from announcements.clock import SystemClock  # noqa: E402
 from announcements.compose import RENDERERS  # noqa: E402
 from announcements.delivery import DeliveryEngine, EngineConfig  # noqa: E402
+from announcements.delivery.outbox import ANNOUNCEMENT, OPEN, open_row  # noqa: E402
 from announcements.domain import Domain, DomainConfig  # noqa: E402
 from announcements.lifecycle import Crier  # noqa: E402
 from announcements.ports import ChatPlatform, RateLimits  # noqa: E402
-from announcements.types import DeliveryStatus, Purpose  # noqa: E402
+from announcements.types import Purpose  # noqa: E402
 from bench.harness import SLACK_ONLY, Observed, open_rows, user_id  # noqa: E402
 from bot.inbound import Inbound, Pipeline  # noqa: E402
 from bot.settings import Settings  # noqa: E402
@@ -54,15 +55,13 @@ TOKEN = "xoxb-0000-crier-test"
 
 
 def left_to_send(db: Database, ann_id: int) -> bool:
-    """Is any row of the announcement still open? (Two index probes from the newest end,
-    as the engine's own ``open_row``, not a count: the harness polls it every ``--poll``
-    seconds and must not slow the engine it measures.)"""
+    """Is any row of the announcement still open? (The engine's own probe, ``open_row``,
+    not a count: the harness polls it every ``--poll`` seconds and must not slow the
+    engine it measures.)"""
     with db.session() as s:
-        return any(s.execute(select(col(Delivery.action)).where(
-            col(Delivery.announcement_id) == ann_id,
-            col(Delivery.purpose) == Purpose.ANNOUNCEMENT.value,
-            col(Delivery.status) == status).order_by(col(Delivery.action).desc()).limit(1)
-        ).first() is not None for status in (DeliveryStatus.PENDING, DeliveryStatus.SENDING))
+        return s.execute(select(ANNOUNCEMENT.c.id).where(
+            ANNOUNCEMENT.c.id == ann_id, or_(*[open_row(st).is_not(None) for st in OPEN]))
+        ).first() is not None
 
 
 def message_ref(db: Database, ann_id: int, slack_user: str) -> str | None:

@@ -15,7 +15,7 @@ from announcements.categories import Categories
 from announcements.clock import Clock, SystemClock
 from announcements.compose import RENDERERS
 from announcements.delivery import DeliveryEngine, EngineConfig, config_from_env
-from announcements.delivery.outbox import Channels
+from announcements.delivery.fanout import Channels
 from announcements.domain import Domain, DomainConfig
 from announcements.errors import CrierError
 from announcements.events import Approved, EventBus

@@ -12,7 +12,7 @@ from announcements import views
 from announcements.clock import ManualClock, SystemClock
 from announcements.compose import RENDERERS
 from announcements.delivery import DeliveryEngine, fallback, progress
-from announcements.delivery.outbox import Channels
+from announcements.delivery.fanout import Channels
 from announcements.domain import Domain, DomainConfig
 from announcements.lifecycle import Crier
 from announcements.ports import RateLimits

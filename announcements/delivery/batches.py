@@ -24,8 +24,9 @@ from sqlmodel import Session
 from announcements.clock import Clock
 from announcements.delivery import escalation, fallback, heartbeat, progress
 from announcements.delivery.config import EngineConfig, merged_limits
+from announcements.delivery.fanout import Channels
 from announcements.delivery.lanes import PlatformLane, line, wait, wait_any, worker_id
-from announcements.delivery.outbox import Channels, Claimed, Outbox, Result
+from announcements.delivery.outbox import Claimed, Outbox, Result
 from announcements.delivery.sending import Sender
 from announcements.delivery.throttle import Throttle
 from announcements.ports import ChatPlatform

@@ -27,7 +27,8 @@ from sqlmodel import Session, col
 
 from announcements import audit, queries, render
 from announcements.audience import resolve
-from announcements.delivery.outbox import Claimed, enqueue
+from announcements.delivery.fanout import enqueue
+from announcements.delivery.outbox import Claimed
 from announcements.domain import Domain
 from announcements.drafting import check_length
 from announcements.errors import CrierError, NotAllowed, NotFound

@@ -21,14 +21,8 @@ from sqlalchemy import exists, func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, col
 
-from announcements.delivery.outbox import (
-    ANNOUNCEMENT,
-    DELIVERY,
-    Channels,
-    Result,
-    audit_events,
-    first_reachable,
-)
+from announcements.delivery.fanout import Channels, first_reachable
+from announcements.delivery.outbox import ANNOUNCEMENT, DELIVERY, Result, audit_events
 from announcements.errors import CrierError
 from announcements.types import DeliveryAction, DeliveryStatus, Purpose, Status
 from storage.db import Database

@@ -24,7 +24,8 @@ from sqlalchemy import exists, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, col
 
-from announcements.delivery.outbox import DELIVERY, Channels, Result, first_reachable
+from announcements.delivery.fanout import Channels, first_reachable
+from announcements.delivery.outbox import DELIVERY, Result
 from announcements.types import BULK_PURPOSES, DeliveryAction, DeliveryStatus, Purpose
 from storage.models import Delivery
 

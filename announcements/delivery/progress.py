@@ -23,7 +23,8 @@ from sqlmodel import Session, col
 
 from announcements import render
 from announcements.delivery import escalation, fallback
-from announcements.delivery.outbox import Channels, Claimed, enqueue
+from announcements.delivery.fanout import Channels, enqueue
+from announcements.delivery.outbox import Claimed
 from announcements.types import DeliveryAction, DeliveryStatus, OutboundMessage, Purpose, Status
 from storage.db import Database
 from storage.models import Announcement, Correction, Delivery, Receipt

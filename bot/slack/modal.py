@@ -149,6 +149,11 @@ def _selected(values: dict[str, Any], block_id: str) -> list[str]:
     return [str(o.get("value")) for o in _value(values, block_id).get("selected_options") or []]
 
 
+def _picked(values: dict[str, Any], block_id: str) -> str:
+    """The value of a ``static_select``'s chosen option, or ``""``."""
+    return str((_value(values, block_id).get("selected_option") or {}).get("value") or "")
+
+
 def parse_draft(view: dict[str, Any], timezone: str) -> tuple[DraftRequest | None, dict[str, str]]:
     """The form's answers as a ``DraftRequest``, or the errors to show under the fields."""
     values = (view.get("state") or {}).get("values") or {}
@@ -163,7 +168,7 @@ def parse_draft(view: dict[str, Any], timezone: str) -> tuple[DraftRequest | Non
     if not audience:
         errors["audience"] = "Choose who gets it, or type an audience below."
     flags = set(_selected(values, "options"))
-    nudge_raw = str((_value(values, "nudge").get("selected_option") or {}).get("value") or "")
+    nudge_raw = _picked(values, "nudge")
     nudge: Every | None = None
     try:
         nudge = parse_every(nudge_raw) if nudge_raw else None
@@ -172,8 +177,7 @@ def parse_draft(view: dict[str, Any], timezone: str) -> tuple[DraftRequest | Non
     if nudge is not None and "ack" not in flags:
         errors["nudge"] = ("Reminders go to people who have not confirmed, so also tick "
                            "“Ask recipients to confirm”.")
-    escalate_raw = str((_value(values, "escalate").get("selected_option") or {}).get("value")
-                       or "")
+    escalate_raw = _picked(values, "escalate")
     escalate = parse_duration(escalate_raw) if escalate_raw else None
     if escalate_raw and escalate is None:
         errors["escalate"] = "Pick one of the times in the list."
@@ -184,7 +188,7 @@ def parse_draft(view: dict[str, Any], timezone: str) -> tuple[DraftRequest | Non
         at = _picked_time(_value(values, "schedule").get("selected_date_time"), timezone)
     except (CrierError, TypeError, ValueError, OverflowError, OSError):
         errors["schedule"] = PICK_A_TIME
-    category = str((_value(values, "category").get("selected_option") or {}).get("value") or "")
+    category = _picked(values, "category")
     if errors:
         return None, errors
     text = f"*{title}*\n{message}" if title else message
